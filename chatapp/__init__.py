@@ -1,0 +1,95 @@
+"""chatapp: chat threads and their items, persisted in PostgreSQL (or SQLite), served by Flask."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("chatapp")
+
+
+def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
+    """Build the app: settings from the environment, then `config` overrides, then extensions.
+
+    `config` may carry DATABASE_URL and the other environment variables (they win over the
+    environment), `instance_path`, and any Flask config key. Nothing here touches the
+    database: migrations run with `flask db upgrade`, never at startup.
+    """
+    config = dict(config or {})
+    instance_path = config.pop("instance_path", None) or os.environ.get("CHATAPP_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    configure_app(app, config)
+    configure_logging(app)
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_errorhandlers(app)
+    configure_cli(app)
+    return app
+
+
+def configure_app(app: Flask, overrides: dict[str, Any]) -> None:
+    from .config import load_settings
+
+    env = {**os.environ, **{k: str(v) for k, v in overrides.items() if k.isupper() and isinstance(v, (str, int, float))}}
+    settings = load_settings(app.instance_path, env)
+    app.config.update(settings.values)
+    app.config.update(overrides)
+    app.config.setdefault("JSON_SORT_KEYS", False)
+    app.extensions["chatapp.startup"] = settings
+
+
+def configure_logging(app: Flask) -> None:
+    """Log chatapp's messages to stderr and say, loudly, which database is in use."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(name)s] %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    settings = app.extensions.pop("chatapp.startup")
+    for message in settings.infos:
+        log.info(message)
+    for message in settings.warnings:
+        log.warning(message)
+
+
+def configure_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401 - registers the tables on db.metadata
+    from .extensions import configure_sqlite, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+
+
+def configure_blueprints(app: Flask) -> None:
+    from .api import bp as api_bp
+    from .health import bp as health_bp
+    from .ui import bp as ui_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(ui_bp)
+
+
+def configure_errorhandlers(app: Flask) -> None:
+    from .errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def configure_cli(app: Flask) -> None:
+    from .cli import chat
+
+    app.cli.add_command(chat)

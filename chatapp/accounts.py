@@ -1,0 +1,195 @@
+"""Accounts: users with hashed passwords, and personal API tokens stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import Conflict, InvalidRequest, NotFound
+from .ids import new_id
+from .models import ApiToken, User, utcnow
+from .transactions import reads, writes
+
+users = User.__table__
+tokens = ApiToken.__table__
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_CHARS = 8
+TOKEN_PREFIX = "chat_"
+# A password hash checked when the email is unknown, so both paths take the same time.
+_DUMMY_HASH = generate_password_hash("not a real password")
+
+
+@dataclass(slots=True)
+class UserRecord:
+    id: str
+    email: Optional[str]
+    external_id: Optional[str]
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class TokenRecord:
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: Optional[datetime]
+    revoked_at: Optional[datetime]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        raise InvalidRequest("Enter a valid email address.", {"field": "email"})
+    return email
+
+
+class AccountStore:
+    """Users and API tokens; like ChatStore, it receives its session from outside."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    @writes
+    def create_user(self, email: str, password: str) -> UserRecord:
+        email = normalize_email(email)
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
+            raise InvalidRequest(
+                f"The password must have at least {MIN_PASSWORD_CHARS} characters.",
+                {"field": "password"},
+            )
+        if self.session.execute(sa.select(users.c.id).where(users.c.email == email)).first():
+            raise Conflict("An account with this email exists already.", {"field": "email"})
+        record = UserRecord(new_id("usr"), email, None, utcnow())
+        try:
+            self.session.execute(
+                users.insert().values(
+                    id=record.id,
+                    email=email,
+                    password_hash=generate_password_hash(password),
+                    created_at=record.created_at,
+                )
+            )
+            self.session.commit()
+        except sa.exc.IntegrityError:  # registered concurrently
+            raise Conflict("An account with this email exists already.", {"field": "email"}) from None
+        return record
+
+    @reads
+    def authenticate(self, email: str, password: str) -> Optional[UserRecord]:
+        """The user for this email and password, or None, without telling which was wrong."""
+        row = self.session.execute(
+            sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at, users.c.password_hash)
+            .where(users.c.email == (email or "").strip().lower())
+        ).first()
+        if row is None or row.password_hash is None:
+            check_password_hash(_DUMMY_HASH, password or "")
+            return None
+        if not check_password_hash(row.password_hash, password or ""):
+            return None
+        return UserRecord(row.id, row.email, row.external_id, row.created_at)
+
+    @reads
+    def get_user(self, user_id: str) -> UserRecord:
+        row = self.session.execute(
+            sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at).where(users.c.id == user_id)
+        ).first()
+        if row is None:
+            raise NotFound("User not found.")
+        return UserRecord(*row)
+
+    @reads
+    def find_user_by_email(self, email: str) -> UserRecord:
+        row = self.session.execute(
+            sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at).where(
+                users.c.email == normalize_email(email)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"No user with the email {email}.")
+        return UserRecord(*row)
+
+    @writes
+    def ensure_external_user(self, external_id: str) -> str:
+        """The chatapp user id for an integration's own user id, provisioned on first sight."""
+        if not isinstance(external_id, str) or not external_id or len(external_id) > 255:
+            raise InvalidRequest("A user id of 1-255 characters is required.", {"field": "user_id"})
+        query = sa.select(users.c.id).where(users.c.external_id == external_id)
+        found = self.session.execute(query).scalar()
+        if found is not None:
+            return found
+        try:
+            user_id = new_id("usr")
+            self.session.execute(
+                users.insert().values(id=user_id, external_id=external_id, created_at=utcnow())
+            )
+            self.session.commit()
+            return user_id
+        except sa.exc.IntegrityError:  # provisioned concurrently by another request
+            self.session.rollback()
+            return self.session.execute(query).scalar_one()
+
+    # -- API tokens ----------------------------------------------------------------------
+
+    @writes
+    def create_token(self, user_id: str, name: str = "API token") -> tuple[TokenRecord, str]:
+        """A new token; the plain text is returned once and only its hash is stored."""
+        name = (name or "").strip() or "API token"
+        if len(name) > 100:
+            raise InvalidRequest("The token name is limited to 100 characters.", {"field": "name"})
+        plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = TokenRecord(new_id("tok"), name, utcnow(), None, None)
+        self.session.execute(
+            tokens.insert().values(
+                id=record.id,
+                user_id=user_id,
+                name=name,
+                token_hash=hash_token(plain),
+                created_at=record.created_at,
+            )
+        )
+        self.session.commit()
+        return record, plain
+
+    @reads
+    def list_tokens(self, user_id: str) -> list[TokenRecord]:
+        rows = self.session.execute(
+            sa.select(tokens.c.id, tokens.c.name, tokens.c.created_at, tokens.c.last_used_at, tokens.c.revoked_at)
+            .where(tokens.c.user_id == user_id)
+            .order_by(tokens.c.created_at.desc(), tokens.c.id)
+        ).all()
+        return [TokenRecord(*row) for row in rows]
+
+    @writes
+    def revoke_token(self, user_id: str, token_id: str) -> None:
+        result = self.session.execute(
+            tokens.update()
+            .where(tokens.c.id == token_id, tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        if result.rowcount == 0:
+            raise NotFound("Token not found.")
+        self.session.commit()
+
+    @reads
+    def user_for_token(self, plain: str) -> Optional[str]:
+        """The user id a live token belongs to, or None for an unknown or revoked token."""
+        if not plain.startswith(TOKEN_PREFIX):
+            return None
+        return self.session.execute(
+            sa.select(tokens.c.user_id).where(
+                tokens.c.token_hash == hash_token(plain), tokens.c.revoked_at.is_(None)
+            )
+        ).scalar()

@@ -1,0 +1,96 @@
+"""The `flask chat` commands: doctor, stats, create-user and create-token."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .accounts import AccountStore
+from .config import mask_url
+from .errors import ChatError
+from .extensions import db
+from .health import database_status
+from .store import chat_store
+
+
+def fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def chat() -> None:
+    """chatapp administration."""
+
+
+@chat.command()
+@with_appcontext
+def doctor() -> None:
+    """Check the database: connection, SSL, version, latency, pool and migrations."""
+    engine = db.engine
+    pool = current_app.config["DB_POOL"]
+    click.echo(f"database:   {mask_url(str(engine.url.render_as_string(hide_password=False)))}")
+    click.echo(f"driver:     {engine.dialect.name}+{engine.dialect.driver}")
+    if engine.dialect.name == "postgresql":
+        click.echo(
+            f"pool:       size={pool.size} max_overflow={pool.max_overflow} timeout={pool.timeout}s "
+            f"recycle={pool.recycle}s pre_ping=on connect_timeout={pool.connect_timeout}s"
+        )
+    else:
+        click.echo("pool:       SQLite (local file, WAL, foreign keys on)")
+    status = database_status(details=True)
+    if not status.reachable:
+        fail(f"cannot reach the database: {status.error}")
+    click.echo(f"server:     {status.details['server']}")
+    click.echo(f"ssl:        {status.details['ssl']}")
+    click.echo(f"round trip: {status.latency_ms:.1f} ms")
+    current = ", ".join(status.current) or "none"
+    head = ", ".join(status.heads)
+    if not status.at_head:
+        fail(f"migrations are not at head (current: {current}; head: {head}): run `flask db upgrade`")
+    click.echo(f"migrations: at head ({head})")
+    click.secho("ok", fg="green")
+
+
+@chat.command()
+@with_appcontext
+def stats() -> None:
+    """Count users, threads, items and attachments."""
+    try:
+        counts = chat_store().stats()
+    except ChatError as exc:
+        fail(exc.message)
+    for name, count in counts.items():
+        click.echo(f"{name}: {count}")
+
+
+@chat.command("create-user")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@with_appcontext
+def create_user(email: str, password: str) -> None:
+    """Create a user who can log in with EMAIL and the password."""
+    try:
+        user = AccountStore(db.session).create_user(email, password)
+    except ChatError as exc:
+        fail(exc.message)
+    click.echo(f"created user {user.email} ({user.id})")
+
+
+@chat.command("create-token")
+@click.argument("email")
+@click.option("--name", default="CLI token", show_default=True, help="A label for the token.")
+@with_appcontext
+def create_token(email: str, name: str) -> None:
+    """Create an API token for EMAIL and print it once."""
+    accounts = AccountStore(db.session)
+    try:
+        user = accounts.find_user_by_email(email)
+        record, plain = accounts.create_token(user.id, name)
+    except ChatError as exc:
+        fail(exc.message)
+    click.echo(plain)
+    click.echo(f"token {record.id} ({record.name}) for {user.email}; it is shown only this once.", err=True)

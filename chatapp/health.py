@@ -1,0 +1,99 @@
+"""Liveness and readiness: /healthz, /readyz, and the database checks `flask chat doctor` shares."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Blueprint, current_app
+
+from .errors import error_body
+from .extensions import db
+
+bp = Blueprint("health", __name__)
+
+
+@dataclass
+class DatabaseStatus:
+    reachable: bool
+    error: Optional[str] = None
+    current: tuple[str, ...] = ()
+    heads: tuple[str, ...] = ()
+    latency_ms: Optional[float] = None
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def at_head(self) -> bool:
+        return self.reachable and bool(self.heads) and set(self.current) == set(self.heads)
+
+
+def migration_heads() -> tuple[str, ...]:
+    """The head revisions of migrations/, read once per app."""
+    heads = current_app.extensions.get("chatapp.heads")
+    if heads is None:
+        config = Config()
+        config.set_main_option("script_location", current_app.extensions["migrate"].directory)
+        heads = tuple(ScriptDirectory.from_config(config).get_heads())
+        current_app.extensions["chatapp.heads"] = heads
+    return heads
+
+
+def database_status(details: bool = False) -> DatabaseStatus:
+    """Connect, time a round trip, and read the migration revision."""
+    status = DatabaseStatus(reachable=False, heads=migration_heads())
+    try:
+        with db.engine.connect() as conn:
+            started = time.perf_counter()
+            conn.execute(sa.text("SELECT 1"))
+            status.latency_ms = (time.perf_counter() - started) * 1000
+            status.current = tuple(MigrationContext.configure(conn).get_current_heads())
+            if details:
+                status.details = _server_details(conn)
+        status.reachable = True
+    except sa.exc.SQLAlchemyError as exc:
+        status.error = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return status
+
+
+def _server_details(conn: sa.Connection) -> dict[str, str]:
+    if conn.dialect.name == "postgresql":
+        version = conn.execute(sa.text("SHOW server_version")).scalar()
+        ssl = conn.execute(
+            sa.text("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        ).first()
+        ssl_text = f"yes ({ssl.version})" if ssl and ssl.ssl else "no"
+        return {"server": f"PostgreSQL {version}", "ssl": ssl_text}
+    version = conn.execute(sa.text("SELECT sqlite_version()")).scalar()
+    return {"server": f"SQLite {version}", "ssl": "not applicable (local file)"}
+
+
+@bp.get("/healthz")
+def healthz():
+    """Alive while the process answers; it does not touch the database."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready when the database answers and its schema is at the migrations' head."""
+    status = database_status()
+    if not status.reachable:
+        body = error_body(
+            "database_unavailable",
+            "The database is unreachable.",
+            {"database": "unreachable", "reason": status.error},
+        )
+        return body, 503, {"Retry-After": "5"}
+    if not status.at_head:
+        body = error_body(
+            "migrations_pending",
+            "The schema is not at the latest migration: run `flask db upgrade`.",
+            {"database": "ok", "migrations": "behind", "current": list(status.current), "head": list(status.heads)},
+        )
+        return body, 503, {"Retry-After": "5"}
+    return {"status": "ok", "database": "ok", "migrations": "at head"}

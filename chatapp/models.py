@@ -1,0 +1,121 @@
+"""The tables: users, api_tokens, threads, thread_items and attachments."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+from .ids import MAX_ID_LENGTH
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores it naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: sa.Dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; chatapp stores aware UTC timestamps")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Optional[datetime], dialect: sa.Dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+IdType = sa.String(MAX_ID_LENGTH)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    # NULL for users provisioned by an integration (external_id) rather than registered.
+    email: Mapped[Optional[str]] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    external_id: Mapped[Optional[str]] = mapped_column(sa.String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(100))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class Thread(db.Model):
+    __tablename__ = "threads"
+    __table_args__ = (
+        sa.Index("ix_threads_user_id_updated_at_id", "user_id", "updated_at", "id"),
+        sa.Index("ix_threads_user_id_created_at_id", "user_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[Optional[str]] = mapped_column(sa.Text)
+    # "metadata" is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The last seq handed out; bumped with UPDATE ... RETURNING so appends never collide.
+    last_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
+class ThreadItem(db.Model):
+    __tablename__ = "thread_items"
+    __table_args__ = (sa.UniqueConstraint("thread_id", "seq"),)
+
+    # Item ids are unique within their thread; a client may choose its own.
+    thread_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    type: Mapped[str] = mapped_column(sa.String(64), default="message")
+    role: Mapped[Optional[str]] = mapped_column(sa.String(16))
+    content: Mapped[Any] = mapped_column(JSONType)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Attachment(db.Model):
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    thread_id: Mapped[Optional[str]] = mapped_column(
+        sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(255))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,97 @@
+"""Configuration: database URL normalization, Neon SSL, engine options and the loud SQLite fallback."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from chatapp import create_app
+from chatapp.config import ConfigError, PoolSettings, engine_options_for, load_settings, mask_url, normalize_database_url
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("postgres://u:p@host/db", "postgresql+psycopg2://u:p@host/db"),
+        ("postgresql://u:p@host/db", "postgresql+psycopg2://u:p@host/db"),
+        ("postgresql+psycopg2://u@host/db", "postgresql+psycopg2://u@host/db"),
+    ],
+)
+def test_postgres_schemes_become_psycopg2(raw, expected):
+    assert normalize_database_url(raw) == (expected, [])
+
+
+def test_asyncpg_url_is_converted_with_a_warning():
+    url, warnings = normalize_database_url("postgresql+asyncpg://u:p@ep-x.us-east-2.aws.neon.tech/db?ssl=require")
+    assert url == "postgresql+psycopg2://u:p@ep-x.us-east-2.aws.neon.tech/db?sslmode=require"
+    assert len(warnings) == 1 and "asyncpg" in warnings[0]
+
+
+def test_neon_gets_sslmode_require_and_keeps_its_parameters():
+    url, _ = normalize_database_url(
+        "postgresql://u:p@ep-cool-1-pooler.eu-central-1.aws.neon.tech/neondb"
+        "?channel_binding=require&options=endpoint%3Dep-cool-1"
+    )
+    assert "sslmode=require" in url
+    assert "channel_binding=require" in url
+    assert "options=endpoint%3Dep-cool-1" in url
+
+
+def test_explicit_sslmode_wins_and_disable_is_refused_for_neon():
+    url, _ = normalize_database_url("postgresql://u@ep-x.neon.tech/db?sslmode=verify-full")
+    assert "sslmode=verify-full" in url and "sslmode=require" not in url
+    with pytest.raises(ConfigError, match="Neon requires SSL"):
+        normalize_database_url("postgresql://u@ep-x.neon.tech/db?sslmode=disable")
+    local, _ = normalize_database_url("postgresql://u@localhost/db")
+    assert "sslmode" not in local
+
+
+def test_unsupported_scheme_is_refused():
+    with pytest.raises(ConfigError, match="mysql"):
+        normalize_database_url("mysql://u@h/db")
+
+
+def test_password_is_masked():
+    assert mask_url("postgresql+psycopg2://user:hunter2@host/db") == "postgresql+psycopg2://user:***@host/db"
+
+
+def test_postgres_engine_options_defaults_and_env():
+    options = engine_options_for("postgresql+psycopg2://u@h/db")
+    assert options["pool_pre_ping"] is True
+    assert (options["pool_size"], options["max_overflow"], options["pool_timeout"], options["pool_recycle"]) == (5, 10, 30, 240)
+    args = options["connect_args"]
+    assert args["connect_timeout"] == 10 and args["application_name"] == "chatapp" and args["keepalives"] == 1
+    assert "options" not in args  # Neon's pooler rejects startup options
+    pool = PoolSettings.from_env({"DB_POOL_SIZE": "2", "DB_POOL_RECYCLE": "100", "DB_CONNECT_TIMEOUT": "4"})
+    tuned = engine_options_for("postgresql+psycopg2://u@h/db", pool)
+    assert (tuned["pool_size"], tuned["pool_recycle"], tuned["connect_args"]["connect_timeout"]) == (2, 100, 4)
+    with pytest.raises(ConfigError, match="DB_POOL_SIZE"):
+        PoolSettings.from_env({"DB_POOL_SIZE": "many"})
+
+
+def test_missing_database_url_falls_back_to_sqlite_loudly(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="chatapp")
+    app = create_app({"instance_path": str(tmp_path), "DATABASE_URL": ""})
+    db_file = tmp_path / "chatapp.db"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{db_file}"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    fallback = [w for w in warnings if "DATABASE_URL is not set" in w]
+    assert fallback and str(db_file) in fallback[0] and "stays on this machine" in fallback[0]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(m.startswith("Database: sqlite:///") for m in infos)
+
+
+def test_startup_log_masks_the_password(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="chatapp")
+    create_app({"instance_path": str(tmp_path), "DATABASE_URL": "postgresql://me:s3cret@127.0.0.1:1/x"})
+    text = caplog.text
+    assert "s3cret" not in text and "me:***@127.0.0.1:1/x" in text
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path):
+    first = load_settings(str(tmp_path), {}).values["SECRET_KEY"]
+    second = load_settings(str(tmp_path), {}).values["SECRET_KEY"]
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert load_settings(str(tmp_path), {"SECRET_KEY": "set"}).values["SECRET_KEY"] == "set"
