@@ -1,0 +1,83 @@
+"""Real servers for tests: chatapp under gunicorn on a free localhost port, on a migrated database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping, Optional
+
+from conftest import free_port, make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def migrate(database_url: str, instance_path: str) -> None:
+    """Run `flask db upgrade` against database_url, in-process."""
+    from flask_migrate import upgrade
+
+    from chatapp.extensions import db
+
+    app = make_app(database_url, instance_path)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@contextmanager
+def gunicorn_server(
+    database_url: str,
+    instance_path: str,
+    env: Optional[Mapping[str, str]] = None,
+    args: tuple[str, ...] = (),
+    port: Optional[int] = None,
+) -> Iterator[str]:
+    """Serve wsgi:app with gunicorn; yields the base URL and stops the server afterwards.
+
+    Uses gunicorn.conf.py when the project has one (pass `args` to add or override flags).
+    """
+    port = port or free_port()
+    config = ["-c", str(ROOT / "gunicorn.conf.py")] if (ROOT / "gunicorn.conf.py").exists() else []
+    command = [str(BIN / "gunicorn"), *config, "--bind", f"127.0.0.1:{port}", *args, "wsgi:app"]
+    process_env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CHATAPP_INSTANCE_PATH": instance_path,
+        "SECRET_KEY": "test-secret",
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+        **(env or {}),
+    }
+    log_path = Path(instance_path) / f"gunicorn-{port}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=process_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(base, process, log_path)
+            yield base
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait_until_up(base: str, process: subprocess.Popen, log_path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer /healthz within {timeout}s:\n{log_path.read_text()[-3000:]}")
