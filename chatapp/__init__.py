@@ -30,6 +30,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     )
     configure_app(app, config)
     configure_logging(app)
+    configure_proxy(app)
     configure_extensions(app)
     configure_blueprints(app)
     configure_errorhandlers(app)
@@ -49,17 +50,30 @@ def configure_app(app: Flask, overrides: dict[str, Any]) -> None:
 
 
 def configure_logging(app: Flask) -> None:
-    """Log chatapp's messages to stderr and say, loudly, which database is in use."""
+    """Log chatapp's messages to stderr, tagged with the request id, one line per request, and
+    say, loudly, which database is in use."""
+    from .requestlog import RequestIdFilter, configure_request_log
+
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(name)s] %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [%(name)s] [%(request_id)s] %(message)s")
+        )
+        handler.addFilter(RequestIdFilter())
         log.addHandler(handler)
     log.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    configure_request_log(app)
     settings = app.extensions.pop("chatapp.startup")
     for message in settings.infos:
         log.info(message)
     for message in settings.warnings:
         log.warning(message)
+
+
+def configure_proxy(app: Flask) -> None:
+    from .proxy import configure_proxy as trust_configured_proxies
+
+    trust_configured_proxies(app)
 
 
 def configure_extensions(app: Flask) -> None:
@@ -71,6 +85,10 @@ def configure_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
+        elif db.engine.dialect.name == "postgresql":
+            from .reconnect import install_connect_retry
+
+            install_connect_retry(db.engine, app.config["DB_POOL"].connect_timeout)
 
 
 def configure_blueprints(app: Flask) -> None:

@@ -170,6 +170,77 @@ def _libpq_version() -> int:
         return 0
 
 
+PROXY_HEADERS = ("for", "proto", "host", "port", "prefix")
+
+
+def proxy_hops(env: Mapping[str, str]) -> dict[str, int]:
+    """ProxyFix hop counts from PROXY_FIX_X_FOR, _X_PROTO, _X_HOST, _X_PORT, _X_PREFIX (0 = untrusted).
+
+    Each count is how many proxies in front of chatapp set that X-Forwarded-* header; all zero
+    (the default) leaves the headers ignored, as a directly exposed server must.
+    """
+    hops = {f"x_{name}": _int(env, f"PROXY_FIX_X_{name.upper()}", 0) for name in PROXY_HEADERS}
+    if any(count < 0 for count in hops.values()):
+        raise ConfigError("PROXY_FIX_X_* hop counts must be >= 0")
+    return hops
+
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer concisely."
+
+
+@dataclass(frozen=True)
+class AssistantSettings:
+    """The assistant backend: the offline demo responder unless `base_url` is set."""
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never logged
+    model: str | None = None
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    temperature: float | None = None
+    timeout: float = 60.0  # seconds to connect, and to wait for each part of the stream
+    history_messages: int = 20
+    history_chars: int = 24_000
+
+    @property
+    def offline(self) -> bool:
+        return self.base_url is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "AssistantSettings":
+        base_url = env.get("ASSISTANT_BASE_URL", "").strip() or None
+        model = env.get("ASSISTANT_MODEL", "").strip() or None
+        if base_url and not model:
+            raise ConfigError(
+                "ASSISTANT_BASE_URL is set but ASSISTANT_MODEL is not: name the model to ask "
+                "(e.g. gpt-4o-mini, llama3.2, Qwen/Qwen2.5-7B-Instruct)"
+            )
+        raw_temperature = env.get("ASSISTANT_TEMPERATURE", "").strip()
+        settings = cls(
+            base_url=base_url,
+            api_key=env.get("ASSISTANT_API_KEY", "").strip() or None,
+            model=model,
+            system_prompt=env.get("ASSISTANT_SYSTEM_PROMPT", "").strip() or DEFAULT_SYSTEM_PROMPT,
+            temperature=_float(env, "ASSISTANT_TEMPERATURE", 0.0) if raw_temperature else None,
+            timeout=_float(env, "ASSISTANT_TIMEOUT", cls.timeout),
+            history_messages=_int(env, "ASSISTANT_HISTORY_MESSAGES", cls.history_messages),
+            history_chars=_int(env, "ASSISTANT_HISTORY_CHARS", cls.history_chars),
+        )
+        if settings.temperature is not None and not 0 <= settings.temperature <= 2:
+            raise ConfigError("ASSISTANT_TEMPERATURE must be between 0 and 2")
+        if settings.timeout <= 0:
+            raise ConfigError("ASSISTANT_TIMEOUT must be > 0 seconds")
+        if not 1 <= settings.history_messages <= 1000 or settings.history_chars < 1:
+            raise ConfigError(
+                "ASSISTANT_HISTORY_MESSAGES must be 1-1000 and ASSISTANT_HISTORY_CHARS >= 1"
+            )
+        return settings
+
+    def describe(self) -> str:
+        if self.offline:
+            return "Assistant: the offline demo responder (set ASSISTANT_BASE_URL to connect a model)"
+        return f"Assistant: {self.model} at {self.base_url}"
+
+
 def _secret_key(instance_path: Path) -> tuple[str, bool]:
     """Read or create instance/secret_key; True when it was generated just now."""
     key_file = instance_path / "secret_key"
@@ -232,6 +303,13 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
     cfg["MAX_CONTENT_LENGTH"] = _int(
         env, "MAX_CONTENT_LENGTH", cfg["MAX_ATTACHMENT_BYTES"] + 64 * 1024
     )
+    # How long the API trusts a token -> user lookup it made; bounds how late a revocation bites.
+    cfg["API_TOKEN_CACHE_SECONDS"] = _float(env, "API_TOKEN_CACHE_SECONDS", 10.0)
+    if cfg["API_TOKEN_CACHE_SECONDS"] < 0:
+        raise ConfigError("API_TOKEN_CACHE_SECONDS must be >= 0 (0 turns the cache off)")
     cfg["LOG_LEVEL"] = env.get("LOG_LEVEL", "INFO").upper()
+    cfg["ASSISTANT"] = AssistantSettings.from_env(env)
+    settings.infos.append(cfg["ASSISTANT"].describe())
+    cfg["PROXY_FIX"] = proxy_hops(env)
     settings.infos.append(f"Database: {mask_url(url)}")
     return settings

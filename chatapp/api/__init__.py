@@ -1,5 +1,10 @@
-"""The JSON API v1 (filled in by the API issue)."""
+"""The JSON API v1 at /api/v1: threads, items and attachments, token-authenticated.
 
-from flask import Blueprint
+`bp` is the blueprint and `api` its route registry (see spec.py); each module below registers
+its routes when imported.
+"""
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+from .registry import api, bp
+from . import attachments, items, threads  # noqa: E402,F401 - registers the routes
+
+__all__ = ["api", "bp"]

@@ -1,0 +1,71 @@
+"""Item routes: page through, append (idempotently), read, update and delete a thread's items."""
+
+from __future__ import annotations
+
+from ..records import UNSET
+from ..store import chat_store
+from .registry import api
+from .responses import no_content, page_response, record_response
+from .schemas import Item, ItemCreate, ItemListQuery, ItemPage, ItemUpdate
+
+
+@api.route("/threads/<thread_id>/items", "GET", query=ItemListQuery, response=ItemPage, tag="items")
+def list_items(user_id: str, thread_id: str, query: ItemListQuery):
+    """List a thread's items by seq, oldest first by default (keyset pages)."""
+    page = chat_store().list_items(user_id, thread_id, limit=query.limit, after=query.after, order=query.order)
+    return page_response(page)
+
+
+@api.route(
+    "/threads/<thread_id>/items",
+    "POST",
+    body=ItemCreate,
+    response=Item,
+    status=201,
+    other_statuses=(200,),
+    errors=(409,),
+    tag="items",
+)
+def create_item(user_id: str, thread_id: str, body: ItemCreate):
+    """Append an item; it gets the thread's next seq.
+
+    Re-sending the same client `id` with the same body answers 200 with the stored item; the same
+    id with another body answers 409.
+    """
+    record, created = chat_store().add_item(
+        user_id,
+        thread_id,
+        content=body.content,
+        role=body.role,
+        type=body.type,
+        metadata=body.metadata,
+        item_id=body.id,
+    )
+    return record_response(record, 201 if created else 200)
+
+
+@api.route("/threads/<thread_id>/items/<item_id>", "GET", response=Item, tag="items")
+def get_item(user_id: str, thread_id: str, item_id: str):
+    """Read one item."""
+    return record_response(chat_store().get_item(user_id, thread_id, item_id))
+
+
+@api.route("/threads/<thread_id>/items/<item_id>", "PATCH", body=ItemUpdate, response=Item, tag="items")
+def update_item(user_id: str, thread_id: str, item_id: str, body: ItemUpdate):
+    """Change an item's content and/or metadata; its seq, type and role stay."""
+    sent = body.model_fields_set
+    record = chat_store().update_item(
+        user_id,
+        thread_id,
+        item_id,
+        content=body.content if "content" in sent else UNSET,
+        metadata=body.metadata if "metadata" in sent else UNSET,
+    )
+    return record_response(record)
+
+
+@api.route("/threads/<thread_id>/items/<item_id>", "DELETE", status=204, tag="items")
+def delete_item(user_id: str, thread_id: str, item_id: str):
+    """Delete one item (the seq of the others does not change)."""
+    chat_store().delete_item(user_id, thread_id, item_id)
+    return no_content()

@@ -1,0 +1,39 @@
+"""JSON helpers for the API: fast orjson responses, pages and empty answers.
+
+Importable by any module of the API package (and by other fronts that answer JSON):
+
+    from chatapp.api.responses import json_response, page_response, no_content
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Response
+
+from ..records import Page
+
+JSON_MIMETYPE = "application/json"
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """`obj` serialized with orjson (datetimes as ISO 8601) as an application/json response."""
+    return Response(orjson.dumps(obj), status=status, headers=headers, mimetype=JSON_MIMETYPE)
+
+
+def record_response(record: Any, status: int = 200) -> Response:
+    """A store record (anything with `to_dict()`) as JSON."""
+    return json_response(record.to_dict(), status)
+
+
+def page_response(page: Page[Any]) -> Response:
+    """A keyset page: `{"data": [...], "has_more": bool, "after": cursor or null}`."""
+    return json_response(
+        {"data": [record.to_dict() for record in page.data], "has_more": page.has_more, "after": page.after}
+    )
+
+
+def no_content() -> Response:
+    """204 with an empty body (DELETE)."""
+    return Response(status=204)
