@@ -501,6 +501,17 @@ class ChatStore:
                 self._require_item_cursor(thread_id, after)
         return self._page([item_from_row(r) for r in rows], limit)
 
+    @reads
+    def count_messages(self, user_id: str, thread_id: str) -> dict[str, int]:
+        """The thread's message items by role, e.g. {"user": 3, "assistant": 2}."""
+        self._load_thread(user_id, thread_id)  # NotFound for a missing or foreign thread
+        rows = self.session.execute(
+            sa.select(items.c.role, sa.func.count())
+            .where(items.c.thread_id == thread_id, items.c.type == "message")
+            .group_by(items.c.role)
+        ).all()
+        return {role: count for role, count in rows}
+
     def _require_item_cursor(self, thread_id: str, after: str) -> None:
         found = self.session.execute(
             sa.select(items.c.seq).where(items.c.thread_id == thread_id, items.c.id == after)

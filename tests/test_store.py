@@ -85,6 +85,18 @@ def test_retry_with_same_client_id_never_duplicates(store, user_id):
     assert [i.id for i in store.list_items(user_id, thread.id).data] == ["client-1", nxt.id]
 
 
+def test_count_messages_by_role_is_scoped_to_the_owner(store, user_id, other_user_id):
+    thread = store.create_thread(user_id)
+    assert store.count_messages(user_id, thread.id) == {}
+    store.add_item(user_id, thread.id, role="user", content="one")
+    store.add_item(user_id, thread.id, role="assistant", content="two")
+    store.add_item(user_id, thread.id, role="user", content="three")
+    store.add_item(user_id, thread.id, type="tool_call", content={"name": "search"})
+    assert store.count_messages(user_id, thread.id) == {"user": 2, "assistant": 1}
+    with pytest.raises(NotFound):
+        store.count_messages(other_user_id, thread.id)
+
+
 def test_item_pages_walk_both_orders_without_gaps(store, user_id):
     thread = store.create_thread(user_id)
     ids = [store.add_item(user_id, thread.id, role="user", content=f"m{n}")[0].id for n in range(23)]
