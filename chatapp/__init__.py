@@ -27,6 +27,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
         __name__,
         instance_path=str(instance_path),
         template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
     )
     configure_app(app, config)
     configure_logging(app)
@@ -78,10 +79,14 @@ def configure_proxy(app: Flask) -> None:
 
 def configure_extensions(app: Flask) -> None:
     from . import models  # noqa: F401 - registers the tables on db.metadata
-    from .extensions import configure_sqlite, db, migrate
+    from .extensions import configure_sqlite, csrf, db, limiter, migrate
+    from .ui.security import configure_browser_security
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    configure_browser_security(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
@@ -96,7 +101,10 @@ def configure_blueprints(app: Flask) -> None:
     from .health import bp as health_bp
     from .ui import bp as ui_bp
 
+    from .extensions import csrf
+
     app.register_blueprint(health_bp)
+    csrf.exempt(api_bp)  # token-authenticated: no cookies, so no CSRF
     app.register_blueprint(api_bp)
     app.register_blueprint(ui_bp)
 

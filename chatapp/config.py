@@ -41,6 +41,17 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    from limits import parse_many
+
+    raw = env.get(name, "").strip() or default
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate limit such as '5 per minute;20 per hour', got {raw!r}") from None
+    return raw
+
+
 def is_neon_host(host: str | None) -> bool:
     return bool(host) and (host.endswith(NEON_HOST_SUFFIX) or host == NEON_HOST_SUFFIX[1:])
 
@@ -308,6 +319,16 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
     if cfg["API_TOKEN_CACHE_SECONDS"] < 0:
         raise ConfigError("API_TOKEN_CACHE_SECONDS must be >= 0 (0 turns the cache off)")
     cfg["LOG_LEVEL"] = env.get("LOG_LEVEL", "INFO").upper()
+    # Browser sessions: HttpOnly (Flask's default) and SameSite=Lax; Secure follows each
+    # request's scheme (chatapp.ui.security). A CSRF token lives as long as its session.
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["WTF_CSRF_TIME_LIMIT"] = None
+    # Failed-login throttling (Flask-Limiter). memory:// counts per process; a redis:// URL
+    # shares the counts between gunicorn workers and instances.
+    cfg["RATELIMIT_ENABLED"] = True
+    cfg["RATELIMIT_STORAGE_URI"] = env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://"
+    cfg["LOGIN_LIMIT_PER_ACCOUNT"] = _rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour")
+    cfg["LOGIN_LIMIT_PER_ADDRESS"] = _rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "20 per minute;100 per hour")
     cfg["ASSISTANT"] = AssistantSettings.from_env(env)
     settings.infos.append(cfg["ASSISTANT"].describe())
     cfg["PROXY_FIX"] = proxy_hops(env)
