@@ -127,7 +127,10 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(error: HTTPException):
         status = error.code or 500
         code = HTTP_CODES.get(status, "error")
-        return error_response(status, code, error.description or error.name)
+        body, status, headers = error_response(status, code, error.description or error.name)
+        if getattr(error, "valid_methods", None):  # a 405 names the allowed methods
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
