@@ -1,0 +1,1 @@
+"""Benchmarks: chatapp against a hand-written baseline (`make bench`, see docs/BENCHMARKS.md)."""

@@ -1,0 +1,120 @@
+"""Shared bench helpers: the bench database's lifecycle, the chatapp app on it, and timing."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psycopg2
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# The server the bench creates its own database on (dropped again at the end).
+SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DATABASE_NAME = os.environ.get("BENCH_DATABASE", "chatapp_bench")
+DATABASE_URL = make_url(SERVER_URL).set(database=DATABASE_NAME).render_as_string(hide_password=False)
+INSTANCE_PATH = ROOT / "instance" / "bench"
+
+
+def admin_connection():
+    conn = psycopg2.connect(SERVER_URL, connect_timeout=5)
+    conn.autocommit = True
+    return conn
+
+
+def create_database() -> str:
+    """A fresh, empty bench database (an old one of the same name is dropped first)."""
+    with closing(admin_connection()) as conn, conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    return DATABASE_URL
+
+
+def drop_database() -> None:
+    with closing(admin_connection()) as conn, conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}" WITH (FORCE)')
+
+
+def libpq_dsn() -> str:
+    """The bench database as a plain libpq URL, for raw psycopg2."""
+    return make_url(DATABASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def chatapp_app(**config):
+    """chatapp on the bench database, configured as in production apart from the URL."""
+    from chatapp import create_app
+
+    INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
+    return create_app(
+        {
+            "DATABASE_URL": DATABASE_URL,
+            "instance_path": str(INSTANCE_PATH),
+            "SECRET_KEY": "bench-secret",
+            "LOG_LEVEL": "WARNING",
+            **config,
+        }
+    )
+
+
+@dataclass
+class Sample:
+    """Repeated measurements of one figure; `unit` says what the values are."""
+
+    unit: str
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+    def as_dict(self) -> dict:
+        return {"unit": self.unit, "median": self.median, "min": self.low, "max": self.high, "values": self.values}
+
+
+def ops_per_second(operation: Callable[[], object], seconds: float, rounds: int = 3, warmup: int = 20) -> Sample:
+    """Calls per second of `operation`, measured for `seconds` in each of `rounds` rounds."""
+    for _ in range(warmup):
+        operation()
+    sample = Sample("ops/s")
+    for _ in range(rounds):
+        count = 0
+        started = time.perf_counter()
+        deadline = started + seconds
+        while True:
+            operation()
+            count += 1
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+        sample.values.append(count / (now - started))
+    return sample
+
+
+def per_call_ms(operation: Callable[[], object], calls: int, rounds: int = 3, warmup: int = 20) -> Sample:
+    """Milliseconds per call of `operation`: `calls` calls per round, `rounds` rounds."""
+    for _ in range(warmup):
+        operation()
+    sample = Sample("ms/call")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(calls):
+            operation()
+        sample.values.append((time.perf_counter() - started) * 1000 / calls)
+    return sample
