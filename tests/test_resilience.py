@@ -1,0 +1,266 @@
+"""Surviving dropped connections, idle kills, restarts and outages, on a private PostgreSQL cluster
+that the tests kill and restart, behind a real gunicorn."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from api_client import make_token
+from chatapp.accounts import AccountStore
+from chatapp.errors import DatabaseUnavailable
+from chatapp.extensions import db
+from chatapp.store import ChatStore
+from conftest import make_app, make_user
+from httpclient import Api, Reply, call
+from pgcluster import PrivateCluster
+from servers import gunicorn_server, migrate
+
+APP_ROLE = "chatapp_app"
+# Small, so an outage longer than this answers 503 instead of waiting (the restart test needs both).
+CONNECT_BUDGET = 3
+
+
+@dataclass
+class Served:
+    base: str
+    api: Api
+    log: Path
+    database_url: str
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = PrivateCluster()
+    try:
+        yield cluster.init()
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="module")
+def database_url(cluster) -> str:
+    return cluster.create_app_database(APP_ROLE, "chatapp")
+
+
+@pytest.fixture(scope="module")
+def served(cluster, database_url, tmp_path_factory):
+    instance = tmp_path_factory.mktemp("resilience")
+    migrate(database_url, str(instance))
+    app = make_app(database_url, str(instance))
+    token = make_token(app, make_user(app))
+    with app.app_context():
+        db.engine.dispose()
+    env = {"DB_CONNECT_TIMEOUT": str(CONNECT_BUDGET), "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"}
+    with gunicorn_server(database_url, str(instance), env=env) as base:
+        port = base.rsplit(":", 1)[1]
+        yield Served(base, Api(base, token), instance / f"gunicorn-{port}.log", database_url)
+
+
+def new_thread(api: Api) -> str:
+    reply = api.call("POST", "/threads", {"title": "resilience"})
+    assert reply.status == 201, reply.text
+    return reply.json()["id"]
+
+
+def mixed_requests(api: Api, thread_id: str, count: int, clients: int = 4) -> list[str]:
+    """`count` reads and writes of every kind from `clients` concurrent clients; returns the failures."""
+
+    def one(i: int) -> Reply:
+        kind = i % 5
+        if kind == 0:
+            return api.call("GET", "/threads?limit=5")
+        if kind == 1:
+            return api.call("POST", f"/threads/{thread_id}/items", {"role": "user", "content": f"mixed {i}"})
+        if kind == 2:
+            return api.call("GET", f"/threads/{thread_id}/items?limit=20&order=desc")
+        if kind == 3:
+            return api.call("GET", f"/threads/{thread_id}")
+        return api.call("PATCH", f"/threads/{thread_id}", {"metadata": {"touched": i}})
+
+    with ThreadPoolExecutor(clients) as pool:
+        replies = list(pool.map(one, range(count)))
+    return [f"{reply.status} {reply.text[:200]}" for reply in replies if reply.status >= 400]
+
+
+def all_item_ids(api: Api, thread_id: str) -> list[str]:
+    """Every item id of the thread in seq order, page by page; checks the seqs on the way."""
+    items: list[dict] = []
+    after = ""
+    while True:
+        reply = api.call("GET", f"/threads/{thread_id}/items?limit=100{after}")
+        assert reply.status == 200, reply.text
+        page = reply.json()
+        items.extend(page["data"])
+        if not page["has_more"]:
+            break
+        after = f"&after={page['after']}"
+    seqs = [item["seq"] for item in items]
+    assert seqs == sorted(set(seqs)), "seqs must be unique and ascending"
+    return [item["id"] for item in items]
+
+
+def test_terminated_connections_cost_no_request(served, cluster):
+    thread_id = new_thread(served.api)
+    assert mixed_requests(served.api, thread_id, 40, clients=8) == []  # both workers pool connections
+
+    killed = cluster.terminate_app_connections()
+
+    assert killed >= 2
+    assert mixed_requests(served.api, thread_id, 100) == []
+    assert cluster.app_connection_count() >= 1  # it reconnected
+
+
+def test_idle_session_timeout_costs_no_request(served, cluster):
+    thread_id = new_thread(served.api)
+    cluster.execute(f"ALTER ROLE {APP_ROLE} SET idle_session_timeout = '2s'")
+    try:
+        cluster.terminate_app_connections()  # the next sessions start with the 2 s timeout
+        assert mixed_requests(served.api, thread_id, 20) == []
+        assert cluster.app_connection_count() >= 1
+
+        time.sleep(3)
+        assert cluster.app_connection_count() == 0  # the server closed every idle session
+
+        assert mixed_requests(served.api, thread_id, 100) == []
+    finally:
+        cluster.execute(f"ALTER ROLE {APP_ROLE} RESET idle_session_timeout")
+
+
+def test_a_read_is_retried_when_its_connection_dies_under_it(cluster, database_url, tmp_path):
+    app = make_app(database_url, str(tmp_path))
+    with app.app_context():
+        user_id = AccountStore(db.session).create_user("reader@example.com", "correct horse battery").id
+        store = ChatStore(db.session)
+        thread = store.create_thread(user_id, title="t")
+        first, _ = store.add_item(user_id, thread.id, role="user", content="one")
+
+        store.get_thread(user_id, thread.id)  # the session now holds a connection, mid-transaction
+        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
+        assert cluster.execute("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
+
+        page = store.list_items(user_id, thread.id)  # fails on the dead connection, then is retried
+
+        assert [item.id for item in page.data] == [first.id]
+        assert db.session.connection().connection.dbapi_connection.get_backend_pid() != pid
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_write_is_not_retried_but_a_client_retry_stores_it_once(cluster, database_url, tmp_path):
+    app = make_app(database_url, str(tmp_path))
+    with app.app_context():
+        user_id = AccountStore(db.session).create_user("writer@example.com", "correct horse battery").id
+        store = ChatStore(db.session)
+        thread = store.create_thread(user_id, title="t")
+
+        store.get_thread(user_id, thread.id)
+        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
+        cluster.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(DatabaseUnavailable):
+            store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
+
+        item, created = store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
+        again, created_again = store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
+
+        assert (created, created_again) == (True, False)
+        assert again.seq == item.seq == 1
+        assert [i.id for i in store.list_items(user_id, thread.id).data] == ["msg-client-1"]
+        db.session.remove()
+        db.engine.dispose()
+
+
+@dataclass
+class Attempt:
+    item_id: str
+    body: dict
+    status: int
+    code: str | None
+    finished: float
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_restart_while_four_clients_append(served, cluster, mode):
+    thread_id = new_thread(served.api)
+    attempts: list[Attempt] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            body = {"id": f"c{n}-{mode}-{i}", "role": "user", "content": f"client {n} message {i}"}
+            try:
+                reply = served.api.call("POST", f"/threads/{thread_id}/items", body, timeout=30)
+                status, code = reply.status, (reply.json().get("error", {}).get("code") if reply.status >= 400 else None)
+            except OSError as exc:  # the HTTP server itself failed: recorded, and fails the test below
+                status, code = 0, repr(exc)
+            with lock:
+                attempts.append(Attempt(body["id"], body, status, code, time.monotonic()))
+            i += 1
+
+    def acked_after(moment: float) -> int:
+        with lock:
+            return sum(1 for a in attempts if a.status == 201 and a.finished > moment)
+
+    clients = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        _wait_for(lambda: acked_after(0) >= 8, 30, "clients never got going")
+        # Down for longer than the connect budget: requests in the gap must answer 503, not hang.
+        cluster.restart(mode, down_seconds=CONNECT_BUDGET + 1)
+        back_at = time.monotonic()
+        _wait_for(lambda: acked_after(back_at) >= 8, 30, "no acknowledged write after the restart")
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(60)
+
+    failures = [a for a in attempts if a.status != 201]
+    assert {(a.status, a.code) for a in failures} <= {(503, "database_unavailable")}, failures[:5]
+    assert failures, "the outage should have been visible to the clients as 503s"
+    first_success_after = min(a.finished for a in attempts if a.status == 201 and a.finished > back_at)
+    assert first_success_after - back_at <= 10
+
+    # A client retries its failed writes with the same ids: each lands exactly once.
+    for attempt in failures:
+        reply = served.api.call("POST", f"/threads/{thread_id}/items", attempt.body)
+        assert reply.status in (200, 201), reply.text
+    stored = all_item_ids(served.api, thread_id)
+    assert len(stored) == len(set(stored))
+    assert set(stored) == {a.item_id for a in attempts}
+    assert "Traceback" not in served.log.read_text()
+
+
+def test_database_down_answers_503_quickly_then_recovers(served, cluster):
+    thread_id = new_thread(served.api)
+    cluster.stop("fast")
+    try:
+        reply = served.api.call("GET", f"/threads/{thread_id}/items", timeout=CONNECT_BUDGET + 20)
+        assert reply.status == 503
+        assert reply.json()["error"]["code"] == "database_unavailable"
+        assert reply.headers["Retry-After"]
+
+        ready = call("GET", served.base + "/readyz", timeout=CONNECT_BUDGET + 20)
+        assert ready.status == 503 and ready.headers["Retry-After"]
+    finally:
+        cluster.start()
+
+    _wait_for(lambda: served.api.call("GET", f"/threads/{thread_id}").status == 200, 10, "not back within 10 s")
+    log = served.log.read_text()
+    assert "Traceback" not in log
+    assert "WORKER TIMEOUT" not in log
+
+
+def _wait_for(condition, seconds: float, message: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        time.sleep(0.1)
