@@ -5,6 +5,6 @@ its routes when imported.
 """
 
 from .registry import api, bp
-from . import attachments, items, threads  # noqa: E402,F401 - registers the routes
+from . import attachments, items, messages, threads  # noqa: E402,F401 - registers the routes
 
 __all__ = ["api", "bp"]

@@ -1,0 +1,92 @@
+"""The assistant backend interface: a conversation in, text deltas and one completion out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional, Protocol, Union
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of the context sent to a backend."""
+
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadStats:
+    """Facts about the thread a reply is for (the offline responder reports them)."""
+
+    messages: int = 0
+    by_role: dict[str, int] = field(default_factory=dict)
+    context_messages: int = 0
+    context_chars: int = 0
+    history_messages_limit: int = 0
+    history_chars_limit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What a backend answers: the messages (system prompt first) and the thread's stats."""
+
+    messages: list[ChatMessage]
+    stats: ThreadStats = field(default_factory=ThreadStats)
+
+    @property
+    def question(self) -> str:
+        """The newest user message: the one being answered."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of the reply's text, in order."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The end of a reply: what the backend said about it."""
+
+    model: str
+    finish_reason: Optional[str]
+    usage: Optional[Usage] = None
+    sources: Optional[list[Any]] = None  # RAG backends: the retrieved chunks' metadata
+    confidence: Optional[float] = None
+
+
+ReplyEvent = Union[Delta, Completion]
+
+
+class Assistant(Protocol):
+    """A backend. `stream` sends the request before it returns, so a refused connection or an
+    error status raises UpstreamError / UpstreamTimeout right away; the iterator then yields
+    Deltas and ends with exactly one Completion, or raises one of those errors midway.
+    Closing the iterator early releases the backend connection."""
+
+    demo: bool  # True for the offline responder, which the UI labels as a demo
+    model: str  # the configured model, recorded when a reply fails before the backend names one
+
+    def stream(self, conversation: Conversation) -> Iterator[ReplyEvent]: ...

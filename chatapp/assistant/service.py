@@ -1,0 +1,222 @@
+"""The reply service: store the user's message, stream the assistant's reply, store the reply.
+
+The order matters: the user's message is committed first, the database session is released
+before the backend is asked (no transaction or pooled connection waits on the network), and
+the reply is stored afterwards in a transaction of its own. Whatever happens to the stream
+(done, backend failure, client gone), exactly one assistant item is stored for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Iterator, Optional
+
+from ..config import AssistantSettings
+from ..errors import ChatError, UpstreamError, UpstreamTimeout
+from ..records import ItemRecord
+from ..store import ChatStore
+from .base import Assistant, Completion, Conversation, Delta, ThreadStats
+from .context import build_messages, select_history
+from .metadata import Status, reply_metadata
+
+log = logging.getLogger("chatapp")
+
+INTERRUPTED_NOTICE = "(The reply was interrupted before any text arrived.)"
+HISTORY_PAGE = 50
+
+Event = tuple[str, dict[str, Any]]
+
+
+class ReplyService:
+    """Replies in the threads of any user; receives its store and backend from outside."""
+
+    def __init__(
+        self,
+        store: ChatStore,
+        assistant: Assistant,
+        settings: AssistantSettings,
+        release_connection: Callable[[], None],
+    ):
+        self.store = store
+        self.assistant = assistant
+        self.settings = settings
+        self.release_connection = release_connection
+
+    def start(
+        self, user_id: str, thread_id: str, content: str, *, item_id: Optional[str] = None
+    ) -> "Reply":
+        """Store the user's message, then send the request to the backend.
+
+        A retry with the same `item_id` does not store the message twice; it asks for a new
+        reply. When the backend fails before streaming, the error item is stored and the
+        UpstreamError / UpstreamTimeout raised, its details carrying both items.
+        """
+        user_item, _ = self.store.add_item(
+            user_id, thread_id, role="user", content=content, item_id=item_id
+        )
+        conversation = self.conversation(user_id, thread_id)
+        self.release_connection()
+        reply = Reply(self, user_id, user_item)
+        try:
+            reply.upstream = self.assistant.stream(conversation)
+        except (UpstreamError, UpstreamTimeout) as error:
+            reply.fail(error)
+            raise
+        return reply
+
+    def conversation(self, user_id: str, thread_id: str) -> Conversation:
+        """The system prompt and the thread's latest messages, with the thread's statistics."""
+        settings = self.settings
+        history = select_history(
+            self._newest_first(user_id, thread_id),
+            max_messages=settings.history_messages,
+            max_chars=settings.history_chars,
+        )
+        by_role = self.store.count_messages(user_id, thread_id)
+        stats = ThreadStats(
+            messages=sum(by_role.values()),
+            by_role=by_role,
+            context_messages=len(history),
+            context_chars=sum(len(message.content) for message in history),
+            history_messages_limit=settings.history_messages,
+            history_chars_limit=settings.history_chars,
+        )
+        return Conversation(build_messages(settings.system_prompt, history), stats)
+
+    def _newest_first(self, user_id: str, thread_id: str) -> Iterator[ItemRecord]:
+        """The thread's items, newest first, a page at a time (the window stops early)."""
+        after = None
+        while True:
+            page = self.store.list_items(
+                user_id, thread_id, order="desc", limit=HISTORY_PAGE, after=after
+            )
+            yield from page.data
+            if not page.has_more:
+                return
+            after = page.after
+
+
+class Reply:
+    """One reply in flight. Iterate `events()`, or call `complete()`; `close()` stops it early."""
+
+    def __init__(self, service: ReplyService, user_id: str, user_item: ItemRecord):
+        self.service = service
+        self.user_id = user_id
+        self.user_item = user_item
+        self.upstream: Optional[Iterator[Any]] = None
+        self.started = time.monotonic()
+        self.text: list[str] = []
+        self.assistant_item: Optional[ItemRecord] = None
+        self.error: Optional[ChatError] = None
+
+    def events(self) -> Iterator[Event]:
+        """("user", item), ("delta", {"text"})..., then ("assistant", item) or ("error", ...)."""
+        yield "user", self.user_item.to_dict()
+        completion: Optional[Completion] = None
+        try:
+            for event in self.upstream:
+                if isinstance(event, Delta):
+                    self.text.append(event.text)
+                    yield "delta", {"text": event.text}
+                else:
+                    completion = event
+            if completion is None:
+                raise UpstreamError("The assistant backend ended the reply without finishing it.")
+        except (UpstreamError, UpstreamTimeout) as error:
+            self.fail(error)
+            yield self._error_event()
+            return
+        except Exception as exc:  # a backend bug must still end as a stored, reported error
+            log.exception("assistant backend failed unexpectedly")
+            self.fail(UpstreamError(f"The assistant backend failed: {type(exc).__name__}."))
+            yield self._error_event()
+            return
+        text = "".join(self.text)
+        if not text.strip():
+            self.fail(UpstreamError("The assistant backend sent an empty reply."))
+            yield self._error_event()
+            return
+        self.assistant_item = self._store(text, "complete", completion=completion)
+        yield "assistant", self.assistant_item.to_dict()
+
+    def complete(self) -> tuple[ItemRecord, ItemRecord]:
+        """Run the reply to its end; raises the backend's error (details carry both items)."""
+        for _ in self.events():
+            pass
+        if self.error is not None:
+            raise self.error
+        assert self.assistant_item is not None
+        return self.user_item, self.assistant_item
+
+    def close(self) -> None:
+        """The client went away: release the backend and save what arrived as incomplete."""
+        if self.upstream is not None and hasattr(self.upstream, "close"):
+            self.upstream.close()
+        if self.assistant_item is None:
+            text = "".join(self.text)
+            if text.strip():
+                self.assistant_item = self._store(text, "incomplete")
+            else:
+                self.assistant_item = self._store(INTERRUPTED_NOTICE, "incomplete", placeholder=True)
+            log.info("client disconnected; stored the partial reply %s", self.assistant_item.id)
+
+    def fail(self, error: ChatError) -> None:
+        """Store the failure: the partial text as incomplete, or an error notice."""
+        if self.upstream is not None and hasattr(self.upstream, "close"):
+            self.upstream.close()
+        text = "".join(self.text)
+        if text.strip():
+            self.assistant_item = self._store(text, "incomplete", error=error)
+        else:
+            self.assistant_item = self._store(
+                f"The assistant could not answer: {error.message}", "error", error=error, placeholder=True
+            )
+        error.details = {
+            **(error.details or {}),
+            "user": self.user_item.to_dict(),
+            "assistant": self.assistant_item.to_dict(),
+        }
+        self.error = error
+
+    def _error_event(self) -> Event:
+        assert self.error is not None
+        return "error", {
+            "error": {"code": self.error.code, "message": self.error.message},
+            "status": self.error.status,
+            "assistant": self.assistant_item.to_dict() if self.assistant_item else None,
+        }
+
+    def _store(
+        self,
+        content: str,
+        status: Status,
+        *,
+        completion: Optional[Completion] = None,
+        error: Optional[ChatError] = None,
+        placeholder: bool = False,
+    ) -> ItemRecord:
+        service = self.service
+        limit = service.store.max_message_chars
+        metadata = reply_metadata(
+            status=status,
+            latency_ms=round((time.monotonic() - self.started) * 1000),
+            model=service.assistant.model,
+            completion=completion,
+            error=error,
+            demo=service.assistant.demo,
+            placeholder=placeholder,
+        )
+        if len(content) > limit:  # a runaway reply is kept, cut at the message limit
+            content = content[:limit]
+            metadata["truncated"] = True
+        item, _ = service.store.add_item(
+            self.user_id,
+            self.user_item.thread_id,
+            role="assistant",
+            content=content,
+            metadata=metadata,
+            auto_title=False,
+        )
+        service.release_connection()
+        return item
