@@ -1,11 +1,7 @@
-"""The server-rendered chat UI."""
+"""The server-rendered chat UI: accounts, chats and their messages, and API token settings."""
 
-from flask import Blueprint, render_template
+from flask import Blueprint
 
 bp = Blueprint("ui", __name__)
 
-
-@bp.get("/")
-def index():
-    """A landing page until the chat UI lands."""
-    return render_template("landing.html")
+from . import auth, rendering, settings, threads  # noqa: E402,F401 - registers the views

@@ -1,0 +1,70 @@
+"""The send path shared by the start page and the thread page: check, store, answer.
+
+The assistant's reply hooks in after `post_user_message` (see `sent_response`): pages get a
+redirect to the thread, the page's script gets JSON with the stored item, its HTML and the
+URLs it needs, and announces the sent message to other scripts (static/chat.js).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from flask import current_app, jsonify, redirect, render_template, request, url_for
+
+from ..errors import InvalidRequest, error_body, wants_json
+from ..records import ItemRecord, ThreadRecord
+from ..store import ChatStore
+
+
+def check_message(content: str) -> None:
+    """The composer's own checks, worded for people (the store enforces the same limits)."""
+    if not content.strip():
+        raise InvalidRequest("Type a message before sending.", {"field": "content"})
+    limit = current_app.config["MAX_MESSAGE_CHARS"]
+    if len(content) > limit:
+        raise InvalidRequest(
+            f"Messages are limited to {limit:,} characters; this one has {len(content):,}.",
+            {"field": "content", "limit": limit},
+        )
+
+
+def post_user_message(
+    store: ChatStore, user_id: str, thread_id: Optional[str], content: str, item_id: Optional[str]
+) -> ItemRecord:
+    """Store the user's message. `item_id` comes from the form, so a resubmit adds nothing twice."""
+    check_message(content)
+    item, _created = store.add_item(user_id, thread_id, content=content, role="user", item_id=item_id or None)
+    return item
+
+
+def new_composer_ids(new_thread: bool = False) -> dict[str, str]:
+    """Fresh ids for the composer's hidden fields: they make a resubmitted form idempotent."""
+    ids = {"item_id": ChatStore.new_item_id("message")}
+    if new_thread:
+        ids["thread_id"] = ChatStore.new_thread_id()
+    return ids
+
+
+def sent_response(thread: ThreadRecord, item: ItemRecord, created: bool = False):
+    """Redirect a plain form to the thread; answer the page's script with JSON."""
+    thread_url = url_for("ui.thread", thread_id=thread.id)
+    if not wants_json(request):
+        return redirect(thread_url + "#latest", 303)
+    body = {
+        "item": item.to_dict(),
+        "html": render_template("_item.html", item=item),
+        "thread": thread.to_dict(),
+        "thread_url": thread_url,
+        "post_url": url_for("ui.send_message", thread_id=thread.id),
+        "next_item_id": ChatStore.new_item_id("message"),
+    }
+    if created:
+        body["sidebar_html"] = render_template("_thread_link.html", thread=thread, active_thread_id=thread.id)
+    return jsonify(body), 201
+
+
+def composer_error(error: InvalidRequest, content: str, render_page: Callable[[], object]):
+    """An unsendable message: JSON for the script, else the page again with the text kept."""
+    if wants_json(request):
+        return jsonify(error_body(error.code, error.message, error.details)), error.status
+    return render_page()

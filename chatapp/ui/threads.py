@@ -1,0 +1,157 @@
+"""Chat pages: the start page, the list of chats, a chat with its messages, rename and delete."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import flash, redirect, render_template, request, url_for
+
+from ..errors import Conflict, InvalidRequest
+from ..store import chat_store
+from . import bp
+from .composer import (
+    check_message,
+    composer_error,
+    new_composer_ids,
+    post_user_message,
+    sent_response,
+)
+from .sessions import current_user_email, current_user_id, login_required
+
+SIDEBAR_PAGE = 30
+THREADS_PAGE = 30
+ITEMS_PAGE = 50
+
+
+def page_context(active_thread_id: Optional[str] = None) -> dict:
+    """What every signed-in page shows: the sidebar's first page of chats and who is signed in."""
+    return {
+        "sidebar": chat_store().list_threads(current_user_id(), limit=SIDEBAR_PAGE),
+        "active_thread_id": active_thread_id,
+        "user_email": current_user_email(),
+    }
+
+
+def render_home(*, error: Optional[str] = None, draft: str = "", status: int = 200):
+    return (
+        render_template(
+            "home.html", error=error, draft=draft, composer=new_composer_ids(new_thread=True), **page_context()
+        ),
+        status,
+    )
+
+
+def render_thread(
+    thread_id: str,
+    *,
+    before: Optional[str] = None,
+    error: Optional[str] = None,
+    draft: str = "",
+    status: int = 200,
+):
+    """The thread page: a keyset page of its newest items (or those before `before`), oldest first."""
+    store, user_id = chat_store(), current_user_id()
+    thread = store.get_thread(user_id, thread_id)
+    page = store.list_items(user_id, thread_id, order="desc", limit=ITEMS_PAGE, after=before)
+    return (
+        render_template(
+            "thread.html",
+            thread=thread,
+            items=list(reversed(page.data)),
+            earlier=page.after,
+            paged_back=before is not None,
+            error=error,
+            draft=draft,
+            composer=new_composer_ids(),
+            **page_context(thread_id),
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+@login_required
+def index():
+    """The start page: recent chats in the sidebar and a composer that starts a new chat."""
+    return render_home()
+
+
+@bp.get("/threads")
+@login_required
+def threads():
+    """All chats, most recently active first, a keyset page at a time."""
+    page = chat_store().list_threads(current_user_id(), limit=THREADS_PAGE, after=request.args.get("after") or None)
+    return render_template("threads.html", page=page, **page_context())
+
+
+@bp.post("/threads")
+@login_required
+def create_thread():
+    """Start a chat with its first message; a resubmitted form lands in the same chat."""
+    store, user_id = chat_store(), current_user_id()
+    content = request.form.get("content", "")
+    try:
+        check_message(content)  # before the thread exists: no empty chats from failed sends
+        thread_id = _start_thread(user_id, request.form.get("thread_id") or None)
+        item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
+    except InvalidRequest as error:
+        return composer_error(error, content, lambda: render_home(error=error.message, draft=content, status=error.status))
+    return sent_response(store.get_thread(user_id, thread_id), item, created=True)
+
+
+def _start_thread(user_id: str, thread_id: Optional[str]) -> str:
+    store = chat_store()
+    try:
+        return store.create_thread(user_id, thread_id=thread_id).id
+    except Conflict:
+        return store.get_thread(user_id, thread_id).id  # our own earlier submit, else NotFound
+
+
+@bp.get("/t/<thread_id>")
+@login_required
+def thread(thread_id: str):
+    """A chat: its newest messages, oldest at top; "Load earlier" pages back by keyset."""
+    return render_thread(thread_id, before=request.args.get("before") or None)
+
+
+@bp.post("/t/<thread_id>/messages")
+@login_required
+def send_message(thread_id: str):
+    """Append the user's message to the chat."""
+    store, user_id = chat_store(), current_user_id()
+    content = request.form.get("content", "")
+    try:
+        item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
+    except InvalidRequest as error:
+        return composer_error(
+            error, content, lambda: render_thread(thread_id, error=error.message, draft=content, status=error.status)
+        )
+    return sent_response(store.get_thread(user_id, thread_id), item)
+
+
+@bp.post("/t/<thread_id>/rename")
+@login_required
+def rename_thread(thread_id: str):
+    """Give the chat a title of the user's choosing (empty: untitled)."""
+    try:
+        chat_store().update_thread(current_user_id(), thread_id, title=request.form.get("title", ""))
+    except InvalidRequest as error:
+        flash(error.message, "error")
+    return redirect(url_for("ui.thread", thread_id=thread_id), 303)
+
+
+@bp.get("/t/<thread_id>/delete")
+@login_required
+def confirm_delete(thread_id: str):
+    """Ask before deleting the chat."""
+    thread = chat_store().get_thread(current_user_id(), thread_id)
+    return render_template("confirm_delete.html", thread=thread, **page_context(thread_id))
+
+
+@bp.post("/t/<thread_id>/delete")
+@login_required
+def delete_thread(thread_id: str):
+    """Delete the chat with all its messages."""
+    chat_store().delete_thread(current_user_id(), thread_id)
+    flash("Chat deleted.", "notice")
+    return redirect(url_for("ui.index"), 303)
