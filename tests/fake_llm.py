@@ -37,13 +37,13 @@ class Behaviour:
 
 
 class FakeLLM:
-    def __init__(self) -> None:
+    def __init__(self, port: Optional[int] = None) -> None:
         self.behaviour = Behaviour()
         self.requests: list[dict[str, Any]] = []
         self.stopping = threading.Event()
         self.finished = threading.Event()  # set when a streamed answer ends (any way)
         self.client_gone = threading.Event()  # set when the client closed a stream midway
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), self._handler())
         self.server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
@@ -73,7 +73,7 @@ class FakeLLM:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                fake.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                fake.requests.append({"path": self.path, "body": body, "headers": {key.lower(): value for key, value in self.headers.items()}})
                 behaviour = fake.behaviour
                 if self.path != "/v1/chat/completions":
                     return self._json(404, {"error": {"message": f"no route {self.path}"}})
@@ -189,8 +189,8 @@ def completion_body(model: str, behaviour: Behaviour) -> dict[str, Any]:
 
 
 @contextmanager
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
+def fake_llm(port: Optional[int] = None) -> Iterator[FakeLLM]:
+    server = FakeLLM(port).start()
     try:
         yield server
     finally:
