@@ -1,0 +1,112 @@
+"""`make bench`: create the bench database, seed it, run every benchmark, write docs/BENCHMARKS.md.
+
+    .venv/bin/python bench/run.py            # the full suite, ~5 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick    # a smoke run; writes to instance/bench/ instead of docs/
+
+Needs local PostgreSQL (BENCH_SERVER_URL, default postgresql://postgres@127.0.0.1:5432/postgres;
+the database BENCH_DATABASE, default chatapp_bench, is created and dropped) and wrk (installed
+with apt-get when missing and running as root). Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import INSTANCE_PATH, ROOT, chatapp_app, create_database, drop_database  # noqa: E402
+
+DOCS = ROOT / "docs"
+PLOT_NAME = "benchmarks-latency.png"
+ANALYSIS = Path(__file__).resolve().parent / "ANALYSIS.md"
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0:
+        sys.exit("bench: wrk is missing; install it with `sudo apt-get install wrk`")
+    print("bench: installing wrk with apt-get", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, check=True)
+
+
+def migrate() -> None:
+    from flask_migrate import upgrade
+
+    from chatapp.extensions import db
+
+    app = chatapp_app()
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def step(name: str):
+    print(f"bench: {name}", flush=True)
+    return time.perf_counter()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short runs; output to instance/bench/")
+    parser.add_argument("--keep-database", action="store_true", help="do not drop the bench database")
+    args = parser.parse_args()
+
+    from bench import http_bench, machine, pagination, report, statements, store_bench
+    from bench.seed import seed
+
+    ensure_wrk()
+    started = time.perf_counter()
+    out_dir = INSTANCE_PATH if args.quick else DOCS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "command": "make bench" + (" (bench/run.py --quick)" if args.quick else "  (= .venv/bin/python bench/run.py)"),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine.describe(),
+    }
+    step("creating and migrating the bench database")
+    create_database()
+    try:
+        migrate()
+        step("seeding")
+        seeded = seed()
+        results["seed"] = seeded.as_dict()
+        step("store operations per second (chatapp, raw psycopg2, connect per call)")
+        results["store"] = store_bench.run(seeded, seconds=0.5 if args.quick else 1.5)
+        step("pagination flatness")
+        results["pagination"] = pagination.run(seeded, calls=100 if args.quick else 300)
+        step("SQL statements per request")
+        results["statements"] = statements.run(seeded)
+        step("HTTP: wrk against chatapp and the baseline under gunicorn")
+        results["http"] = http_bench.run(
+            seeded,
+            rounds=1 if args.quick else 3,
+            seconds=3 if args.quick else 10,
+            connection_requests=2_000 if args.quick else 10_000,
+        )
+    finally:
+        if not args.keep_database:
+            drop_database()
+    results["seconds"] = time.perf_counter() - started
+    if ANALYSIS.exists():
+        results["notes"] = ANALYSIS.read_text().strip().splitlines()
+
+    (out_dir / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    report.plot(results["http"], out_dir / PLOT_NAME)
+    (out_dir / "BENCHMARKS.md").write_text(report.markdown(results, PLOT_NAME))
+    print(f"bench: wrote {out_dir / 'BENCHMARKS.md'} in {results['seconds'] / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()
