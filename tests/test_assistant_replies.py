@@ -74,6 +74,7 @@ def test_normal_reply_is_stored_with_model_usage_latency_and_finish_reason(api, 
     assert metadata["usage"] == {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}
     assert isinstance(metadata["latency_ms"], int) and metadata["latency_ms"] >= 0
     assert "demo" not in metadata
+    assert metadata["in_reply_to"] == user["id"]
     assert [item["id"] for item in thread_items(api, thread["id"])] == [user["id"], assistant["id"]]
     assert assistant["seq"] == user["seq"] + 1
 

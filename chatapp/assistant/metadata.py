@@ -19,11 +19,13 @@ def reply_metadata(
     error: Optional[ChatError] = None,
     demo: bool = False,
     placeholder: bool = False,
+    in_reply_to: Optional[str] = None,
 ) -> dict[str, Any]:
     """The item metadata for a reply; fields a backend did not report are left out, not null.
 
     `placeholder` marks content that is a notice written by chatapp rather than model output
     (an error, or an interruption before any text): the context window skips those.
+    `in_reply_to` is the id of the user message answered (a retry answers it again).
     """
     metadata: dict[str, Any] = {
         "status": status,
@@ -40,6 +42,8 @@ def reply_metadata(
             metadata["confidence"] = completion.confidence
     if error is not None:
         metadata["error"] = {"code": error.code, "message": error.message}
+    if in_reply_to is not None:
+        metadata["in_reply_to"] = in_reply_to
     if demo:
         metadata["demo"] = True
     if placeholder:

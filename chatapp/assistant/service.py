@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, Iterator, Optional
 
 from ..config import AssistantSettings
-from ..errors import ChatError, UpstreamError, UpstreamTimeout
+from ..errors import ChatError, InvalidRequest, UpstreamError, UpstreamTimeout
 from ..records import ItemRecord
 from ..store import ChatStore
 from .base import Assistant, Completion, Conversation, Delta, ThreadStats
@@ -55,7 +55,17 @@ class ReplyService:
         user_item, _ = self.store.add_item(
             user_id, thread_id, role="user", content=content, item_id=item_id
         )
-        conversation = self.conversation(user_id, thread_id)
+        return self._ask(user_id, user_item)
+
+    def reply_to(self, user_id: str, thread_id: str, item_id: str) -> "Reply":
+        """A new reply to a user message stored already (the browser's send, or a retry)."""
+        user_item = self.store.get_item(user_id, thread_id, item_id)
+        if user_item.type != "message" or user_item.role != "user":
+            raise InvalidRequest("Only a user message can be answered.", {"field": "item_id"})
+        return self._ask(user_id, user_item)
+
+    def _ask(self, user_id: str, user_item: ItemRecord) -> "Reply":
+        conversation = self.conversation(user_id, user_item.thread_id, up_to_seq=user_item.seq)
         self.release_connection()
         reply = Reply(self, user_id, user_item)
         try:
@@ -65,11 +75,17 @@ class ReplyService:
             raise
         return reply
 
-    def conversation(self, user_id: str, thread_id: str) -> Conversation:
-        """The system prompt and the thread's latest messages, with the thread's statistics."""
+    def conversation(
+        self, user_id: str, thread_id: str, *, up_to_seq: Optional[int] = None
+    ) -> Conversation:
+        """The system prompt and the thread's latest messages (up to the question's seq, when
+        given), with the thread's statistics."""
         settings = self.settings
+        newest_first = self._newest_first(user_id, thread_id)
+        if up_to_seq is not None:
+            newest_first = (item for item in newest_first if item.seq <= up_to_seq)
         history = select_history(
-            self._newest_first(user_id, thread_id),
+            newest_first,
             max_messages=settings.history_messages,
             max_chars=settings.history_chars,
         )
@@ -206,6 +222,7 @@ class Reply:
             error=error,
             demo=service.assistant.demo,
             placeholder=placeholder,
+            in_reply_to=self.user_item.id,
         )
         if len(content) > limit:  # a runaway reply is kept, cut at the message limit
             content = content[:limit]
