@@ -26,4 +26,10 @@ def configure_proxy(app: Flask) -> None:
     hops = app.config.get("PROXY_FIX") or {}
     if any(hops.values()):
         app.wsgi_app = ProxyFix(app.wsgi_app, **hops)  # type: ignore[method-assign]
+    if hops.get("x_proto") or hops.get("x_host"):
+        # The public scheme and host are known: redirects name them outright (https://host/...).
+        # Without a trusted proxy they stay relative, which a TLS-terminating proxy cannot break.
+        app.response_class = type(
+            "AbsoluteLocationResponse", (app.response_class,), {"autocorrect_location_header": True}
+        )
     app.session_interface = ProxyAwareSessionInterface()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
@@ -37,13 +38,17 @@ def call(
     body: Any = None,
     headers: Optional[Mapping[str, str]] = None,
     timeout: float = 30,
+    form: Optional[Mapping[str, str]] = None,
 ) -> Reply:
-    """One request; JSON-encodes `body` when given. Redirects are not followed."""
+    """One request; JSON-encodes `body`, or form-encodes `form`. Redirects are not followed."""
     data = None
     all_headers = dict(headers or {})
     if body is not None:
         data = json.dumps(body).encode()
         all_headers.setdefault("Content-Type", "application/json")
+    elif form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        all_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
         with _opener.open(request, timeout=timeout) as response:
