@@ -121,6 +121,15 @@ def test_create_thread_with_an_empty_body(alice):
     assert response.get_json()["title"] is None and response.get_json()["metadata"] == {}
 
 
+def test_huge_numbers_round_trip_on_every_backend(alice):
+    """PostgreSQL's JSONB hands 1e300 back as a 301-digit integer; it must still serialize."""
+    thread = alice.new_thread(metadata={"big": 1e300, "small": -2.5e-300})
+    stored = alice.get(f"/threads/{thread['id']}")
+    assert stored.status_code == 200
+    assert float(stored.get_json()["metadata"]["big"]) == 1e300
+    assert float(stored.get_json()["metadata"]["small"]) == -2.5e-300
+
+
 def test_deleting_a_thread_removes_its_items(alice):
     thread = alice.new_thread()
     item = alice.new_item(thread["id"])

@@ -31,7 +31,13 @@ def clean_content_type(raw: str | None) -> str:
 
 
 @api.route(
-    "/attachments", "POST", form=AttachmentUpload, response=Attachment, status=201, tag="attachments"
+    "/attachments",
+    "POST",
+    form=AttachmentUpload,
+    response=Attachment,
+    status=201,
+    errors=(404,),
+    tag="attachments",
 )
 def upload_attachment(user_id: str, form: AttachmentUpload):
     """Upload a file (multipart field `file`), optionally tied to one of the caller's threads."""

@@ -44,6 +44,24 @@ def wants_event_stream(body: MessageCreate) -> bool:
     body=MessageCreate,
     response=MessageReply,
     status=201,
+    extra_responses={
+        200: {
+            "description": "The reply as Server-Sent Events (`stream: true` or Accept: text/event-stream).",
+            "content": {
+                EVENT_STREAM: {
+                    "schema": {
+                        "type": "object",
+                        "description": "One event; `data` is a JSON document.",
+                        "properties": {
+                            "event": {"enum": ["user", "delta", "assistant", "error"]},
+                            "data": {"type": "string"},
+                        },
+                        "required": ["event", "data"],
+                    }
+                }
+            },
+        }
+    },
     errors=(409, 502, 504),
     tag="messages",
 )

@@ -7,6 +7,7 @@ Importable by any module of the API package (and by other fronts that answer JSO
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -17,9 +18,27 @@ from ..records import Page
 JSON_MIMETYPE = "application/json"
 
 
+def dumps(obj: Any) -> bytes:
+    """JSON bytes by orjson; the standard library takes over for integers beyond 64 bits.
+
+    PostgreSQL's JSONB hands back a number such as 1e300 as a 301-digit integer, which orjson
+    refuses; such rows must still serialize.
+    """
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, default=_isoformat, ensure_ascii=False).encode()
+
+
+def _isoformat(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """`obj` serialized with orjson (datetimes as ISO 8601) as an application/json response."""
-    return Response(orjson.dumps(obj), status=status, headers=headers, mimetype=JSON_MIMETYPE)
+    return Response(dumps(obj), status=status, headers=headers, mimetype=JSON_MIMETYPE)
 
 
 def record_response(record: Any, status: int = 200) -> Response:

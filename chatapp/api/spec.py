@@ -23,7 +23,8 @@ What `route` does for each request, before the view runs:
 The view returns a Flask response (see responses.py). The registry documents the operation from
 the same models: parameters, request body, the success answer (`response` model, or
 `response_content` for raw bytes, or nothing for 204; `other_statuses` for further success
-codes with the same answer) and the error answers it can give (401, 400,
+codes with the same answer; `extra_responses={200: {"description": ..., "content": {...}}}` for
+other answers, such as a text/event-stream) and the error answers it can give (401, 400,
 404, 413 and 503 as they apply, plus `errors=`). `api.openapi()` builds the OpenAPI 3.1 document.
 """
 
@@ -67,6 +68,7 @@ class Operation:
     tag: str
     status: int
     other_statuses: tuple[int, ...]
+    extra_responses: dict[int, dict[str, Any]]
     response: Optional[type[BaseModel]]
     response_content: Optional[dict[str, Any]]
     body: Optional[type[BaseModel]]
@@ -105,6 +107,9 @@ def validation_error(exc: ValidationError, default_field: str) -> InvalidRequest
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
+    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    if repeated:
+        raise InvalidRequest(f"{repeated[0]}: give this parameter once", {"field": repeated[0]})
     try:
         return model.model_validate(request.args.to_dict())
     except ValidationError as exc:
@@ -146,6 +151,7 @@ class ApiRegistry:
         *,
         status: int = 200,
         other_statuses: tuple[int, ...] = (),
+        extra_responses: Optional[dict[int, dict[str, Any]]] = None,
         response: Optional[type[BaseModel]] = None,
         response_content: Optional[dict[str, Any]] = None,
         body: Optional[type[BaseModel]] = None,
@@ -169,6 +175,7 @@ class ApiRegistry:
                 tag=tag,
                 status=status,
                 other_statuses=tuple(other_statuses),
+                extra_responses=dict(extra_responses or {}),
                 response=response,
                 response_content=response_content,
                 body=body,
@@ -270,6 +277,8 @@ class ApiRegistry:
         elif operation.response_content is not None:
             success["content"] = operation.response_content
         responses: dict[str, Any] = {str(status): success for status in (operation.status, *operation.other_statuses)}
+        for status, answer in operation.extra_responses.items():
+            responses[str(status)] = answer
         for status in operation.error_statuses:
             responses[str(status)] = {
                 "description": ERROR_DESCRIPTIONS.get(status, "Error"),
