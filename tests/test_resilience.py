@@ -3,6 +3,9 @@ that the tests kill and restart, behind a real gunicorn."""
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -240,12 +243,27 @@ def test_restart_while_four_clients_append(served, cluster, mode):
 
 def test_database_down_answers_503_quickly_then_recovers(served, cluster):
     thread_id = new_thread(served.api)
+    form = call("GET", served.base + "/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    cookie = form.headers["Set-Cookie"].split(";")[0]
     cluster.stop("fast")
     try:
         reply = served.api.call("GET", f"/threads/{thread_id}/items", timeout=CONNECT_BUDGET + 20)
         assert reply.status == 503
         assert reply.json()["error"]["code"] == "database_unavailable"
         assert reply.headers["Retry-After"]
+
+        page = call(
+            "POST",
+            served.base + "/login",
+            form={"email": "someone@example.com", "password": "correct horse battery", "csrf_token": csrf},
+            headers={"Cookie": cookie, "Accept": "text/html"},
+            timeout=CONNECT_BUDGET + 20,
+        )
+        assert page.status == 503
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert page.headers["Retry-After"]
+        assert "Traceback" not in page.text
 
         ready = call("GET", served.base + "/readyz", timeout=CONNECT_BUDGET + 20)
         assert ready.status == 503 and ready.headers["Retry-After"]
@@ -264,3 +282,22 @@ def _wait_for(condition, seconds: float, message: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(message)
         time.sleep(0.1)
+
+
+def test_pooled_connections_carry_keepalives_and_tcp_user_timeout(database_url, tmp_path):
+    """A peer that vanishes (half-open connection) is detected by the kernel, not waited on forever."""
+    app = make_app(database_url, str(tmp_path))
+    with app.app_context(), db.engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        sock = socket.socket(fileno=os.dup(dbapi.fileno()))
+        try:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 10
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
+        finally:
+            sock.close()  # closes only the duplicate descriptor
+        assert dbapi.get_dsn_parameters()["application_name"] == "chatapp"
+    with app.app_context():
+        db.engine.dispose()

@@ -1,0 +1,78 @@
+"""gunicorn.conf.py: sizing and proxy settings from the environment, and --preload under real gunicorn."""
+
+from __future__ import annotations
+
+import runpy
+
+import pytest
+
+from api_client import make_token
+from chatapp.extensions import db
+from conftest import create_pg_database, drop_pg_database, make_app, make_user
+from httpclient import Api
+from servers import ROOT, gunicorn_server, migrate
+
+CONF = str(ROOT / "gunicorn.conf.py")
+SETTINGS_ENV = (
+    "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "FORWARDED_ALLOW_IPS",
+    "GUNICORN_ACCESS_LOG", "GUNICORN_CONTROL_SOCKET", "GUNICORN_PRELOAD",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_fit_the_machine(clean_env):
+    conf = runpy.run_path(CONF)
+    assert conf["worker_class"] == "gthread"
+    assert conf["workers"] >= 2 and conf["threads"] == 4
+    assert conf["timeout"] > 30  # above DB_CONNECT_TIMEOUT's default, so a 503 comes first
+    assert conf["accesslog"] == "-"
+    assert "%({x-request-id}o)s" in conf["access_log_format"]
+    assert conf["forwarded_allow_ips"] == "127.0.0.1,::1"
+    assert conf["control_socket_disable"] is True  # several instances per host must not collide
+    assert conf["preload_app"] is False
+
+
+def test_settings_come_from_the_environment(clean_env):
+    clean_env.setenv("WEB_CONCURRENCY", "3")
+    clean_env.setenv("GUNICORN_THREADS", "8")
+    clean_env.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+    clean_env.setenv("GUNICORN_PRELOAD", "true")
+    clean_env.setenv("GUNICORN_CONTROL_SOCKET", "/run/chatapp/gunicorn.ctl")
+
+    conf = runpy.run_path(CONF)
+
+    assert (conf["workers"], conf["threads"]) == (3, 8)
+    assert conf["forwarded_allow_ips"] == "10.0.0.0/8"
+    assert conf["preload_app"] is True
+    assert conf["control_socket"] == "/run/chatapp/gunicorn.ctl" and "control_socket_disable" not in conf
+
+
+def test_preloaded_workers_each_get_fresh_database_connections(tmp_path):
+    url = create_pg_database("chatapp_preload")
+    try:
+        migrate(url, str(tmp_path))
+        app = make_app(url, str(tmp_path))
+        token = make_token(app, make_user(app))
+        with app.app_context():
+            db.engine.dispose()
+        with gunicorn_server(url, str(tmp_path), args=("--preload",), env={"WEB_CONCURRENCY": "2"}) as base:
+            api = Api(base, token)
+            thread = api.call("POST", "/threads", {"title": "preloaded"})
+            assert thread.status == 201
+            for i in range(20):  # spread over both workers
+                reply = api.call("POST", f"/threads/{thread.json()['id']}/items", {"role": "user", "content": f"m{i}"})
+                assert reply.status == 201, reply.text
+            listed = api.call("GET", f"/threads/{thread.json()['id']}/items?limit=100")
+            assert [item["seq"] for item in listed.json()["data"]] == list(range(1, 21))
+            port = base.rsplit(":", 1)[1]
+        log = (tmp_path / f"gunicorn-{port}.log").read_text()
+        assert log.count("dropped the database connections inherited from the master") == 2
+        assert "Traceback" not in log
+    finally:
+        drop_pg_database(url)
