@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -111,6 +112,38 @@ def test_item_pages_walk_both_orders_without_gaps(store, user_id):
             assert page.after == page.data[-1].id
             after = page.after
         assert seen == expected
+
+
+def test_json_pages_match_the_record_pages(store, user_id, other_user_id):
+    """list_items_json (built by PostgreSQL on PostgreSQL) answers what list_items + to_dict would."""
+    thread = store.create_thread(user_id)
+    store.add_item(user_id, thread.id, role="user", content='Quotes " and \\ and ünïcode ✓')
+    store.add_item(user_id, thread.id, type="tool_call", role="tool", content={"b": [1, 2.5, None], "a": {"x": True}})
+    store.add_item(user_id, thread.id, role="assistant", content="whole second", metadata={"k": "v"},
+                   created_at=datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc))
+    store.add_item(user_id, thread.id, role="assistant", content="offset", created_at=datetime(
+        2024, 5, 6, 9, 8, 9, 120, tzinfo=timezone(timedelta(hours=2))))
+    for n in range(3):
+        store.add_item(user_id, thread.id, role="user", content=f"m{n}")
+    for order in ("asc", "desc"):
+        after = None
+        while True:
+            records = store.list_items(user_id, thread.id, limit=3, after=after, order=order)
+            expected = {"data": [r.to_dict() for r in records.data], "has_more": records.has_more, "after": records.after}
+            body = store.list_items_json(user_id, thread.id, limit=3, after=after, order=order)
+            assert isinstance(body, bytes)
+            assert json.loads(body) == expected
+            if not records.has_more:
+                break
+            after = records.after
+    empty = store.create_thread(user_id)
+    assert json.loads(store.list_items_json(user_id, empty.id)) == {"data": [], "has_more": False, "after": None}
+    with pytest.raises(NotFound):
+        store.list_items_json(other_user_id, thread.id)
+    with pytest.raises(InvalidRequest):
+        store.list_items_json(user_id, thread.id, after="msg_nope")
+    with pytest.raises(InvalidRequest):
+        store.list_items_json(user_id, thread.id, limit=0)
 
 
 def test_unknown_cursor_is_invalid_not_empty(store, user_id):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from flask import Response
+
 from ..records import UNSET
 from ..store import chat_store
 from .registry import api
-from .responses import no_content, page_response, record_response
+from .responses import JSON_MIMETYPE, no_content, record_response
 from .schemas import Item, ItemCreate, ItemListQuery, ItemPage, ItemUpdate
 
 
 @api.route("/threads/<thread_id>/items", "GET", query=ItemListQuery, response=ItemPage, tag="items")
 def list_items(user_id: str, thread_id: str, query: ItemListQuery):
     """List a thread's items by seq, oldest first by default (keyset pages)."""
-    page = chat_store().list_items(user_id, thread_id, limit=query.limit, after=query.after, order=query.order)
-    return page_response(page)
+    body = chat_store().list_items_json(user_id, thread_id, limit=query.limit, after=query.after, order=query.order)
+    return Response(body, mimetype=JSON_MIMETYPE)  # the page's JSON, built by the store
 
 
 @api.route(
