@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import runpy
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
 from api_client import make_token
 from chatapp.extensions import db
-from conftest import create_pg_database, drop_pg_database, make_app, make_user
-from httpclient import Api
+from conftest import create_pg_database, drop_pg_database, free_port, make_app, make_user
+from httpclient import Api, call
 from servers import ROOT, gunicorn_server, migrate
 
 CONF = str(ROOT / "gunicorn.conf.py")
@@ -76,3 +85,50 @@ def test_preloaded_workers_each_get_fresh_database_connections(tmp_path):
         assert "Traceback" not in log
     finally:
         drop_pg_database(url)
+
+
+def test_boot_sh_migrates_then_serves(tmp_path):
+    served_db, direct_db = tmp_path / "served.db", tmp_path / "direct.db"
+    port = free_port()
+    env = {
+        **os.environ,
+        "VENV": str(Path(sys.executable).parent.parent),
+        "DATABASE_URL": f"sqlite:///{served_db}",
+        "CHATAPP_INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "test-secret",
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+    }
+    # The direct URL gets the migrations; the served database stays as it was.
+    migrated_elsewhere = subprocess.run(
+        [str(ROOT / "boot.sh"), "--version"], env={**env, "MIGRATION_DATABASE_URL": f"sqlite:///{direct_db}"},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert migrated_elsewhere.returncode == 0, migrated_elsewhere.stderr
+    assert "gunicorn" in migrated_elsewhere.stdout  # exec'd gunicorn with the extra argument
+    with closing(sqlite3.connect(direct_db)) as conn:
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1
+    assert not served_db.exists() or served_db.stat().st_size == 0
+
+    process = subprocess.Popen([str(ROOT / "boot.sh")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline and process.poll() is None:
+            ready = call("GET", f"http://127.0.0.1:{port}/readyz", timeout=5) if _listening(port) else None
+            if ready is not None:
+                break
+            time.sleep(0.2)
+        assert ready is not None and ready.status == 200, ready and ready.text
+        assert ready.json()["migrations"] == "at head"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with closing(socket.create_connection(("127.0.0.1", port), timeout=1)):
+            return True
+    except OSError:
+        return False

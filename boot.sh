@@ -1,0 +1,14 @@
+#!/bin/sh
+# Start chatapp in production: apply the migrations once, then replace this shell with gunicorn.
+# On Neon, set MIGRATION_DATABASE_URL to the direct (non -pooler) URL: migrations want a session
+# of their own, which the transaction pooler does not keep. Extra arguments go to gunicorn.
+set -eu
+cd "$(dirname "$0")"
+BIN="${VENV:-.venv}/bin"
+
+if [ -n "${MIGRATION_DATABASE_URL:-}" ]; then
+  DATABASE_URL="$MIGRATION_DATABASE_URL" "$BIN/flask" --app wsgi db upgrade
+else
+  "$BIN/flask" --app wsgi db upgrade
+fi
+exec "$BIN/gunicorn" wsgi:app -c gunicorn.conf.py "$@"
