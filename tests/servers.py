@@ -37,14 +37,15 @@ def gunicorn_server(
     env: Optional[Mapping[str, str]] = None,
     args: tuple[str, ...] = (),
     port: Optional[int] = None,
+    app_spec: str = "wsgi:app",
 ) -> Iterator[str]:
-    """Serve wsgi:app with gunicorn; yields the base URL and stops the server afterwards.
+    """Serve wsgi:app (or `app_spec`) with gunicorn; yields the base URL and stops the server afterwards.
 
     Uses gunicorn.conf.py when the project has one (pass `args` to add or override flags).
     """
     port = port or free_port()
     config = ["-c", str(ROOT / "gunicorn.conf.py")] if (ROOT / "gunicorn.conf.py").exists() else []
-    command = [str(BIN / "gunicorn"), *config, "--bind", f"127.0.0.1:{port}", *args, "wsgi:app"]
+    command = [str(BIN / "gunicorn"), *config, "--bind", f"127.0.0.1:{port}", *args, app_spec]
     process_env = {
         **os.environ,
         "DATABASE_URL": database_url,
