@@ -9,6 +9,7 @@ requests are answered; `requests` records every request body received.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -19,6 +20,17 @@ from typing import Any, Iterator, Optional
 from conftest import free_port
 
 DEFAULT_DELTAS = ["Hello", ", ", "world", "!"]
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Clients dropping idle keep-alive connections is expected here, not worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass
@@ -43,8 +55,7 @@ class FakeLLM:
         self.stopping = threading.Event()
         self.finished = threading.Event()  # set when a streamed answer ends (any way)
         self.client_gone = threading.Event()  # set when the client closed a stream midway
-        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), self._handler())
-        self.server.daemon_threads = True
+        self.server = QuietServer(("127.0.0.1", port or free_port()), self._handler())
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
     def script(self, kind: str = "reply", **options: Any) -> Behaviour:

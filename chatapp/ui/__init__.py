@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("ui", __name__)
 
-from . import auth, rendering, settings, threads  # noqa: E402,F401 - registers the views
+from . import auth, rendering, replies, settings, threads  # noqa: E402,F401 - registers the views

@@ -56,6 +56,7 @@ def sent_response(thread: ThreadRecord, item: ItemRecord, created: bool = False)
         "thread": thread.to_dict(),
         "thread_url": thread_url,
         "post_url": url_for("ui.send_message", thread_id=thread.id),
+        "reply_url": url_for("ui.reply", thread_id=thread.id),
         "next_item_id": ChatStore.new_item_id("message"),
     }
     if created:
