@@ -25,12 +25,20 @@ def is_safe_link(url: str) -> bool:
 def _build_markdown() -> MarkdownIt:
     # "js-default": CommonMark with tables and strikethrough, and raw HTML off (it is escaped).
     md = MarkdownIt("js-default")
-    md.validateLink = is_safe_link
+    # Every link is parsed as a link and checked as it is rendered (link_open below): an unsafe
+    # target is dropped and its text kept, so no javascript: URL survives even as literal text.
+    md.validateLink = lambda url: True
     md.disable("image")  # remote images would track readers; the CSP blocks them anyway
 
-    def link_open(tokens, index, options, env):  # noqa: ANN001 - markdown-it's renderer signature
-        tokens[index].attrSet("rel", "nofollow noopener noreferrer")
-        return md.renderer.renderToken(tokens, index, options, env)
+    def link_open(renderer, tokens, index, options, env):  # noqa: ANN001 - markdown-it's rule signature
+        token = tokens[index]
+        if not is_safe_link(str(token.attrGet("href") or "")):
+            token.attrs.pop("href", None)
+            token.attrSet("class", "link-removed")
+            token.attrSet("title", "Link removed: its address is not http, https or mailto")
+        else:
+            token.attrSet("rel", "nofollow noopener noreferrer")
+        return renderer.renderToken(tokens, index, options, env)
 
     md.add_render_rule("link_open", link_open)
     return md

@@ -1,9 +1,8 @@
-"""Browser hardening: session cookies that follow the request's scheme, and security headers."""
+"""Browser hardening: security headers on every response (the Secure cookie flag is chatapp.proxy's)."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, has_request_context, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Response
 
 # Scripts and styles are static files only: no inline script, no eval, no framing.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -21,18 +20,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-class SchemeAwareSessionInterface(SecureCookieSessionInterface):
-    """Signed-cookie sessions whose cookie is Secure whenever the request came over HTTPS.
-
-    `request.is_secure` is true for direct TLS and, through ProxyFix (chatapp.proxy), for a
-    trusted proxy's X-Forwarded-Proto: https. SESSION_COOKIE_SECURE=True forces it always.
-    """
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        forced = bool(app.config["SESSION_COOKIE_SECURE"])
-        return forced or (has_request_context() and request.is_secure)
-
-
 def add_security_headers(response: Response) -> Response:
     """nosniff everywhere; the CSP (with frame-ancestors 'none') on every HTML page."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -44,6 +31,5 @@ def add_security_headers(response: Response) -> Response:
 
 
 def configure_browser_security(app: Flask) -> None:
-    """Install the session interface and the header hook on `app`."""
-    app.session_interface = SchemeAwareSessionInterface()
+    """Add the security headers to every response of `app`."""
     app.after_request(add_security_headers)
