@@ -320,7 +320,7 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         raise ConfigError("API_TOKEN_CACHE_SECONDS must be >= 0 (0 turns the cache off)")
     cfg["LOG_LEVEL"] = env.get("LOG_LEVEL", "INFO").upper()
     # Browser sessions: HttpOnly (Flask's default) and SameSite=Lax; Secure follows each
-    # request's scheme (chatapp.ui.security). A CSRF token lives as long as its session.
+    # request's scheme (chatapp.proxy). A CSRF token lives as long as its session.
     cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
     cfg["WTF_CSRF_TIME_LIMIT"] = None
     # Failed-login throttling (Flask-Limiter). memory:// counts per process; a redis:// URL
