@@ -591,6 +591,9 @@ async def test_file_and_image_attachments_are_saved_loaded_and_deleted(app, stor
     with pytest.raises(NotFoundError):
         await store.load_attachment(file.id, ctx)
     assert await store.load_attachment(image.id, ctx) == attached
+    await store.delete_thread(thread.id, ctx)  # takes the attachments recorded for it along
+    with pytest.raises(NotFoundError):
+        await store.load_attachment(image.id, ctx)
 
 
 async def test_an_attachment_cannot_point_at_another_users_thread(store, ctx, other_ctx):
