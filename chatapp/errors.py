@@ -119,7 +119,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ChatError)
     def _chat_error(error: ChatError):
         if error.status >= 500:
-            log.warning("%s: %s", error.code, error.message)
+            cause = error.__cause__ or error.__context__
+            reason = str(getattr(cause, "orig", None) or cause or "").strip().splitlines()
+            log.warning("%s: %s%s", error.code, error.message, f" ({reason[0]})" if reason else "")
         _rollback()
         return error_response(error.status, error.code, error.message, error.details)
 
