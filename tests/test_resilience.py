@@ -3,6 +3,7 @@ that the tests kill and restart, behind a real gunicorn."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -12,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2
 import pytest
+import sqlalchemy as sa
 
 from api_client import make_token
 from chatapp.accounts import AccountStore
@@ -301,3 +304,35 @@ def test_pooled_connections_carry_keepalives_and_tcp_user_timeout(database_url, 
         assert dbapi.get_dsn_parameters()["application_name"] == "chatapp"
     with app.app_context():
         db.engine.dispose()
+
+
+def test_connects_wait_out_a_restart_but_give_up_within_the_budget(cluster, database_url, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="chatapp")
+    patient = make_app(database_url, str(tmp_path), DB_CONNECT_TIMEOUT="10")
+    hasty = make_app(database_url, str(tmp_path), DB_CONNECT_TIMEOUT="2")
+    cluster.stop("fast")
+    try:
+        with hasty.app_context(), pytest.raises(sa.exc.OperationalError, match="refused"):
+            db.engine.connect()
+        gave_up = [r for r in caplog.records if "retrying" in r.getMessage()]
+        assert len(gave_up) >= 3  # backed off and retried before giving up
+
+        starter = threading.Timer(1.0, cluster.start)
+        starter.start()
+        with patient.app_context(), db.engine.connect() as conn:  # refused, then accepted
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+        starter.join()
+    finally:
+        if not _accepting(cluster):
+            cluster.start()
+    for app in (patient, hasty):
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _accepting(cluster: PrivateCluster) -> bool:
+    try:
+        cluster.execute("SELECT 1")
+        return True
+    except psycopg2.OperationalError:
+        return False
