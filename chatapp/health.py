@@ -81,7 +81,10 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Ready when the database answers and its schema is at the migrations' head."""
-    status = database_status()
+    from .reconnect import single_connect_attempt
+
+    with single_connect_attempt():  # a probe answers at once; it is asked again soon anyway
+        status = database_status()
     if not status.reachable:
         body = error_body(
             "database_unavailable",
