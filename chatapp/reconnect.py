@@ -3,10 +3,12 @@ restarting, starting up or waking (Neon cold start); the whole retry fits in DB_
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -28,6 +30,18 @@ TRANSIENT_CONNECT_ERRORS = (
 FIRST_DELAY = 0.1
 MAX_DELAY = 1.0
 
+_single_attempt: contextvars.ContextVar[bool] = contextvars.ContextVar("chatapp_single_connect_attempt", default=False)
+
+
+@contextmanager
+def single_connect_attempt() -> Iterator[None]:
+    """Connects made inside get one attempt: for probes (/readyz) that must answer at once."""
+    token = _single_attempt.set(True)
+    try:
+        yield
+    finally:
+        _single_attempt.reset(token)
+
 
 def is_transient_connect_error(exc: BaseException) -> bool:
     text = str(exc).lower()
@@ -44,7 +58,7 @@ def install_connect_retry(engine: Engine, budget_seconds: float) -> None:
     @event.listens_for(engine, "do_connect")
     def _connect_with_retry(dialect: Any, _record: Any, cargs: tuple, cparams: dict) -> Any:
         dbapi = dialect.loaded_dbapi
-        deadline = time.monotonic() + budget_seconds
+        deadline = time.monotonic() + (0 if _single_attempt.get() else budget_seconds)
         configured_timeout = int(cparams.get("connect_timeout") or budget_seconds)
         delay = FIRST_DELAY
         attempt = 1

@@ -268,8 +268,10 @@ def test_database_down_answers_503_quickly_then_recovers(served, cluster):
         assert page.headers["Retry-After"]
         assert "Traceback" not in page.text
 
-        ready = call("GET", served.base + "/readyz", timeout=CONNECT_BUDGET + 20)
+        ready = call("GET", served.base + "/readyz", headers={"X-Request-ID": "probe-while-down"}, timeout=CONNECT_BUDGET + 20)
         assert ready.status == 503 and ready.headers["Retry-After"]
+        probe_lines = [line for line in served.log.read_text().splitlines() if "[probe-while-down]" in line]
+        assert probe_lines and not any("retrying" in line for line in probe_lines)  # one attempt, no backoff
     finally:
         cluster.start()
 
