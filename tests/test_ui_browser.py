@@ -93,8 +93,8 @@ def page(browser):
     context.close()
 
 
-def register(page, base: str) -> str:
-    email = f"b{secrets.token_hex(5)}@example.com"
+def register(page, base: str, email: str | None = None) -> str:
+    email = email or f"b{secrets.token_hex(5)}@example.com"
     page.goto(base + "/register")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -205,7 +205,7 @@ def test_screenshots_of_the_thread_page(served, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
-        email = register(page, served.base)
+        email = register(page, served.base, "sam@example.com")  # fixed, so the pictures stay the same
         user_id = served.user_id(email)
         for title in ("Trip ideas for Lisbon", "SQL index for keyset paging", "Birthday gift for Sam", "Weekly meal plan"):
             served.seed_thread(user_id, title, [("user", title)])
