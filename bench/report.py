@@ -172,7 +172,7 @@ def markdown(results: dict, plot_name: str) -> str:
         "",
         "## Pagination flatness",
         "",
-        "`ChatStore.list_items(limit=50, order='desc')` on a 100-item thread and a 100,000-item thread",
+        "`ChatStore.list_items_json(limit=50, order='desc')` (the API's read path) on a 100-item thread and a 100,000-item thread",
         "(the big one bulk-seeded by `bench/seed_bulk.py`, seeding only). The deep page is the one after",
         "the item with seq 60, i.e. ~99,940 items back on the big thread. Milliseconds per call.",
         "",
