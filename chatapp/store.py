@@ -498,9 +498,7 @@ class ChatStore:
         direction = sa.asc if order == "asc" else sa.desc
         rows = self.session.execute(stmt.order_by(direction(items.c.seq)).limit(limit + 1)).all()
         if not rows:
-            self._load_thread(user_id, thread_id)  # NotFound for a missing or foreign thread
-            if after is not None:
-                self._require_item_cursor(thread_id, after)
+            self._explain_empty_page(user_id, thread_id, after)
         return self._page([item_from_row(r) for r in rows], limit)
 
     @reads
@@ -529,9 +527,7 @@ class ChatStore:
         params = {"thread_id": thread_id, "user_id": user_id, "limit": limit, "after": after}
         body, fetched = connection.execute(ITEM_PAGE_STATEMENTS[order, after is not None], params).one()
         if not fetched:
-            self._load_thread(user_id, thread_id)  # NotFound for a missing or foreign thread
-            if after is not None:
-                self._require_item_cursor(thread_id, after)
+            self._explain_empty_page(user_id, thread_id, after)
         return body.encode()
 
     @reads
@@ -544,6 +540,12 @@ class ChatStore:
             .group_by(items.c.role)
         ).all()
         return {role: count for role, count in rows}
+
+    def _explain_empty_page(self, user_id: str, thread_id: str, after: Optional[str]) -> None:
+        """An empty item page is NotFound for a missing or foreign thread, invalid for an unknown cursor."""
+        self._load_thread(user_id, thread_id)
+        if after is not None:
+            self._require_item_cursor(thread_id, after)
 
     def _require_item_cursor(self, thread_id: str, after: str) -> None:
         found = self.session.execute(

@@ -19,17 +19,9 @@ from chatapp.extensions import db
 from chatapp.store import chat_store
 from conftest import make_user
 from fake_llm import FakeLLM
+from browser import CHROMIUM, CHROMIUM_ARGS
 from servers import gunicorn_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SLOW_DELTAS = [f"word{index} " for index in range(300)]
 
 

@@ -16,19 +16,11 @@ from chatapp.accounts import AccountStore
 from chatapp.extensions import db
 from chatapp.store import chat_store
 from conftest import BACKENDS, create_pg_database, drop_pg_database, make_app
+from browser import CHROMIUM, CHROMIUM_ARGS
 from servers import gunicorn_server, migrate
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
 HOSTILE = "<script>alert('script')</script> <img src=x onerror=alert('img')> [x](javascript:alert('link'))"
@@ -74,7 +66,7 @@ def served(request, tmp_path_factory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
