@@ -91,9 +91,13 @@ def configure_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
         elif db.engine.dialect.name == "postgresql":
-            from .reconnect import install_connect_retry
+            from .reconnect import install_connect_retry, install_idle_ping
+            from .transactions import install_autocommit_reset
 
-            install_connect_retry(db.engine, app.config["DB_POOL"].connect_timeout)
+            pool = app.config["DB_POOL"]
+            install_connect_retry(db.engine, pool.connect_timeout)
+            install_idle_ping(db.engine, pool.ping_idle_seconds)
+            install_autocommit_reset(db.engine)
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -101,10 +105,14 @@ def configure_blueprints(app: Flask) -> None:
     from .health import bp as health_bp
     from .ui import bp as ui_bp
 
-    from .extensions import csrf
+    from .extensions import csrf, limiter
 
     app.register_blueprint(health_bp)
     csrf.exempt(api_bp)  # token-authenticated: no cookies, so no CSRF
+    # Only the UI's login and registration are throttled: the API and the probes skip the
+    # limiter's per-request bookkeeping.
+    limiter.exempt(api_bp)
+    limiter.exempt(health_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ui_bp)
 

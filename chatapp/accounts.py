@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .errors import Conflict, InvalidRequest, NotFound
 from .ids import new_id
 from .models import ApiToken, User, utcnow
-from .transactions import reads, writes
+from .transactions import dialect_insert, reads, run
 
 users = User.__table__
 tokens = ApiToken.__table__
@@ -62,7 +62,6 @@ class AccountStore:
     def __init__(self, session: Session):
         self.session = session
 
-    @writes
     def create_user(self, email: str, password: str) -> UserRecord:
         email = normalize_email(email)
         if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
@@ -70,21 +69,22 @@ class AccountStore:
                 f"The password must have at least {MIN_PASSWORD_CHARS} characters.",
                 {"field": "password"},
             )
-        if self.session.execute(sa.select(users.c.id).where(users.c.email == email)).first():
-            raise Conflict("An account with this email exists already.", {"field": "email"})
         record = UserRecord(new_id("usr"), email, None, utcnow())
-        try:
-            self.session.execute(
-                users.insert().values(
-                    id=record.id,
-                    email=email,
-                    password_hash=generate_password_hash(password),
-                    created_at=record.created_at,
+        password_hash = generate_password_hash(password)
+
+        def insert() -> None:
+            if self.session.execute(sa.select(users.c.id).where(users.c.email == email)).first():
+                raise Conflict("An account with this email exists already.", {"field": "email"})
+            try:
+                self.session.execute(
+                    users.insert().values(
+                        id=record.id, email=email, password_hash=password_hash, created_at=record.created_at
+                    )
                 )
-            )
-            self.session.commit()
-        except sa.exc.IntegrityError:  # registered concurrently
-            raise Conflict("An account with this email exists already.", {"field": "email"}) from None
+            except sa.exc.IntegrityError:  # registered concurrently
+                raise Conflict("An account with this email exists already.", {"field": "email"}) from None
+
+        run(self.session, insert, write=True, retry=False)
         return record
 
     @reads
@@ -121,29 +121,31 @@ class AccountStore:
             raise NotFound(f"No user with the email {email}.")
         return UserRecord(*row)
 
-    @writes
     def ensure_external_user(self, external_id: str) -> str:
         """The chatapp user id for an integration's own user id, provisioned on first sight."""
         if not isinstance(external_id, str) or not external_id or len(external_id) > 255:
             raise InvalidRequest("A user id of 1-255 characters is required.", {"field": "user_id"})
         query = sa.select(users.c.id).where(users.c.external_id == external_id)
-        found = self.session.execute(query).scalar()
-        if found is not None:
-            return found
-        try:
-            user_id = new_id("usr")
-            self.session.execute(
-                users.insert().values(id=user_id, external_id=external_id, created_at=utcnow())
-            )
-            self.session.commit()
-            return user_id
-        except sa.exc.IntegrityError:  # provisioned concurrently by another request
-            self.session.rollback()
-            return self.session.execute(query).scalar_one()
+        user_id = new_id("usr")
+
+        insert = (
+            dialect_insert(self.session, users)
+            .values(id=user_id, external_id=external_id, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["external_id"])
+            .returning(users.c.id)
+        )
+
+        def provision() -> str:
+            found = self.session.execute(query).scalar()
+            if found is None:
+                found = self.session.execute(insert).scalar()
+            # None: provisioned concurrently by another request (or by this call's lost attempt)
+            return found if found is not None else self.session.execute(query).scalar_one()
+
+        return run(self.session, provision, write=True, retry=True)
 
     # -- API tokens ----------------------------------------------------------------------
 
-    @writes
     def create_token(self, user_id: str, name: str = "API token") -> tuple[TokenRecord, str]:
         """A new token; the plain text is returned once and only its hash is stored."""
         name = (name or "").strip() or "API token"
@@ -151,16 +153,14 @@ class AccountStore:
             raise InvalidRequest("The token name is limited to 100 characters.", {"field": "name"})
         plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
         record = TokenRecord(new_id("tok"), name, utcnow(), None, None)
-        self.session.execute(
-            tokens.insert().values(
-                id=record.id,
-                user_id=user_id,
-                name=name,
-                token_hash=hash_token(plain),
-                created_at=record.created_at,
-            )
+        insert = tokens.insert().values(
+            id=record.id,
+            user_id=user_id,
+            name=name,
+            token_hash=hash_token(plain),
+            created_at=record.created_at,
         )
-        self.session.commit()
+        run(self.session, lambda: self.session.execute(insert), write=True, retry=False)
         return record, plain
 
     @reads
@@ -172,16 +172,14 @@ class AccountStore:
         ).all()
         return [TokenRecord(*row) for row in rows]
 
-    @writes
     def revoke_token(self, user_id: str, token_id: str) -> None:
-        result = self.session.execute(
+        revoke = (
             tokens.update()
             .where(tokens.c.id == token_id, tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        if result.rowcount == 0:
+        if run(self.session, lambda: self.session.execute(revoke), write=True, retry=False).rowcount == 0:
             raise NotFound("Token not found.")
-        self.session.commit()
 
     @reads
     def user_for_token(self, plain: str) -> Optional[str]:

@@ -37,7 +37,7 @@ def doctor() -> None:
     if engine.dialect.name == "postgresql":
         click.echo(
             f"pool:       size={pool.size} max_overflow={pool.max_overflow} timeout={pool.timeout}s "
-            f"recycle={pool.recycle}s pre_ping=on connect_timeout={pool.connect_timeout}s"
+            f"recycle={pool.recycle}s ping_idle={pool.ping_idle_seconds:g}s connect_timeout={pool.connect_timeout}s"
         )
     else:
         click.echo("pool:       SQLite (local file, WAL, foreign keys on)")

@@ -119,6 +119,7 @@ class PoolSettings:
     timeout: int = 30
     recycle: int = 240
     connect_timeout: int = 10
+    ping_idle_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "PoolSettings":
@@ -128,20 +129,24 @@ class PoolSettings:
             timeout=_int(env, "DB_POOL_TIMEOUT", cls.timeout),
             recycle=_int(env, "DB_POOL_RECYCLE", cls.recycle),
             connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", cls.connect_timeout),
+            ping_idle_seconds=_float(env, "DB_PING_IDLE_SECONDS", cls.ping_idle_seconds),
         )
         if settings.size < 1 or settings.max_overflow < 0 or settings.timeout < 1:
             raise ConfigError("DB_POOL_SIZE must be >= 1, DB_MAX_OVERFLOW >= 0, DB_POOL_TIMEOUT >= 1")
         if settings.connect_timeout < 1:
             raise ConfigError("DB_CONNECT_TIMEOUT must be >= 1 second")
+        if settings.ping_idle_seconds < 0:
+            raise ConfigError("DB_PING_IDLE_SECONDS must be >= 0 (0 pings on every checkout)")
         return settings
 
 
 def engine_options_for(url: str, pool: PoolSettings = PoolSettings()) -> dict[str, Any]:
     """SQLAlchemy engine options for `url`.
 
-    PostgreSQL: a QueuePool with pre-ping and a recycle below Neon's idle cut-off, a connect
-    timeout, TCP keepalives and application_name; never libpq `options`, which Neon's pooler
-    rejects. SQLite: a busy timeout (the pragmas are set on connect, see chatapp.extensions).
+    PostgreSQL: a LIFO QueuePool with a recycle below Neon's idle cut-off, a connect timeout,
+    TCP keepalives and application_name; never libpq `options`, which Neon's pooler rejects.
+    Liveness is not SQLAlchemy's pre-ping (a round trip on every checkout) but a ping of
+    connections idle for DB_PING_IDLE_SECONDS only (chatapp.reconnect.install_idle_ping). SQLite: a busy timeout (the pragmas are set on connect, see chatapp.extensions).
     """
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
@@ -162,7 +167,7 @@ def engine_options_for(url: str, pool: PoolSettings = PoolSettings()) -> dict[st
         if key in query:  # the URL wins over our defaults
             connect_args.pop(key)
     return {
-        "pool_pre_ping": True,
+        "pool_pre_ping": False,
         "pool_size": pool.size,
         "max_overflow": pool.max_overflow,
         "pool_timeout": pool.timeout,

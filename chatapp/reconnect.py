@@ -1,5 +1,12 @@
-"""Bounded retry, with backoff, of PostgreSQL connects that fail only because the server is
-restarting, starting up or waking (Neon cold start); the whole retry fits in DB_CONNECT_TIMEOUT."""
+"""Connection health for PostgreSQL pools.
+
+- Connects that fail only because the server is restarting, starting up or waking (Neon cold
+  start) are retried with backoff; the whole retry fits in DB_CONNECT_TIMEOUT.
+- A pooled connection is pinged on checkout only when it sat idle for DB_PING_IDLE_SECONDS or
+  more: a connection used a moment ago costs no round trip. A dead one found that way is
+  replaced before the request sees it; one that dies between pings surfaces as a statement
+  error, which the stores retry once where that is safe (chatapp.transactions).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
 log = logging.getLogger("chatapp")
@@ -81,3 +88,35 @@ def install_connect_retry(engine: Engine, budget_seconds: float) -> None:
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_DELAY)
                 attempt += 1
+
+
+IDLE_SINCE = "chatapp_idle_since"
+
+
+def install_idle_ping(engine: Engine, idle_seconds: float) -> None:
+    """Ping (one `SELECT 1`) only connections that sat in the pool for `idle_seconds` or more.
+
+    A failed ping raises DisconnectionError, on which the pool discards the connection and
+    checks out another (up to three attempts), so the request gets a live one. A connection
+    fresh from a connect is alive by construction and is not pinged.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _mark_idle(_dbapi_connection: Any, record: Any) -> None:
+        record.info[IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        autocommit = dbapi_connection.autocommit
+        try:
+            dbapi_connection.autocommit = True  # no BEGIN around the ping, nothing to roll back
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.autocommit = autocommit
+        except engine.dialect.loaded_dbapi.Error as error:
+            log.info("a pooled connection idle for %.0fs was dead (%s); replacing it", time.monotonic() - since,
+                     str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+            raise exc.DisconnectionError() from error

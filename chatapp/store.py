@@ -27,7 +27,8 @@ from .errors import (
     SchemaMissing,
 )
 from .extensions import db
-from .transactions import reads, translate_db_error, writes
+from .transactions import dialect_insert, dialect_name, reads, run, transaction
+from .appends import APPEND_ITEM
 from .json_pages import ITEM_PAGE_STATEMENTS
 from .ids import MAX_ID_LENGTH, new_attachment_id, new_item_id, new_thread_id
 from .models import utcnow
@@ -85,6 +86,11 @@ def _check_limit(limit: int) -> None:
         raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE}", {"field": "limit"})
 
 
+def _json(value: Any) -> str:
+    """A JSON document for a jsonb parameter (the values were checked as storable already)."""
+    return orjson.dumps(value).decode()
+
+
 def _title_from(content: str) -> str:
     first_line = content.strip().splitlines()[0] if content.strip() else ""
     if len(first_line) > TITLE_FROM_MESSAGE_CHARS:
@@ -95,7 +101,8 @@ def _title_from(content: str) -> str:
 class ChatStore:
     """Threads, items and attachments of one database, for any acting user.
 
-    Every method takes the acting user's id first. Writes commit before returning.
+    Every method takes the acting user's id first. A call outside `transaction()` is complete
+    when it returns (committed); calls inside one commit together when the block ends.
     """
 
     def __init__(
@@ -123,13 +130,22 @@ class ChatStore:
     def new_attachment_id() -> str:
         return new_attachment_id()
 
+    def transaction(self):
+        """A unit of work: `with store.transaction(): ...` commits the calls inside once."""
+        return transaction(self.session)
+
+    @property
+    def _postgres(self) -> bool:
+        return dialect_name(self.session) == "postgresql"
+
     def _insert(self, table: sa.Table):
-        dialect = self.session.get_bind().dialect.name
-        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        return dialect_insert(self.session, table)
+
+    def _execute(self, statement: Any, params: Optional[dict[str, Any]] = None) -> sa.CursorResult:
+        return self.session.connection().execute(statement, params)
 
     # -- threads -------------------------------------------------------------------------
 
-    @writes
     def create_thread(
         self,
         user_id: str,
@@ -142,6 +158,7 @@ class ChatStore:
         """A new thread; a chosen `thread_id` that exists already is a conflict."""
         thread_id = check_id(thread_id, "id") if thread_id is not None else new_thread_id()
         now = utcnow()
+        created_at = created_at or now
         stmt = (
             self._insert(threads)
             .values(
@@ -149,20 +166,26 @@ class ChatStore:
                 user_id=user_id,
                 title=self._check_title(title),
                 metadata=_check_metadata(metadata),
-                created_at=created_at or now,
+                created_at=created_at,
                 updated_at=now,
                 last_seq=0,
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(*THREAD_COLUMNS)
         )
-        row = self.session.execute(stmt).first()
-        if row is None:
-            raise Conflict(f"A thread with id {thread_id} exists already.", {"field": "id"})
-        self.session.commit()
-        return thread_from_row(row)
 
-    @writes
+        def insert() -> sa.Row:
+            row = self._execute(stmt).first()
+            if row is None:  # taken; by this very call when its first attempt's answer was lost
+                row = self._execute(
+                    sa.select(*THREAD_COLUMNS).where(threads.c.id == thread_id, threads.c.user_id == user_id)
+                ).first()
+                if row is None or row.created_at != created_at:
+                    raise Conflict(f"A thread with id {thread_id} exists already.", {"field": "id"})
+            return row
+
+        return thread_from_row(run(self.session, insert, write=True, retry=True))
+
     def save_thread(
         self,
         user_id: str,
@@ -196,13 +219,11 @@ class ChatStore:
             )
             .returning(*THREAD_COLUMNS)
         )
-        row = self.session.execute(stmt).first()
+        row = run(self.session, lambda: self._execute(stmt).first(), write=True, retry=True)
         if row is None:  # the id belongs to another user
             raise Conflict(f"A thread with id {thread_id} exists already.", {"field": "id"})
-        self.session.commit()
         return thread_from_row(row)
 
-    @writes
     def update_thread(
         self, user_id: str, thread_id: str, *, title: Any = UNSET, metadata: Any = UNSET
     ) -> ThreadRecord:
@@ -218,10 +239,9 @@ class ChatStore:
             .values(**values)
             .returning(*THREAD_COLUMNS)
         )
-        row = self.session.execute(stmt).first()
+        row = run(self.session, lambda: self._execute(stmt).first(), write=True, retry=True)
         if row is None:
             raise NotFound("Thread not found.")
-        self.session.commit()
         return thread_from_row(row)
 
     @reads
@@ -229,7 +249,7 @@ class ChatStore:
         return self._load_thread(user_id, thread_id)
 
     def _load_thread(self, user_id: str, thread_id: str) -> ThreadRecord:
-        row = self.session.execute(
+        row = self._execute(
             sa.select(*THREAD_COLUMNS).where(
                 threads.c.id == thread_id, threads.c.user_id == user_id
             )
@@ -267,31 +287,37 @@ class ChatStore:
                 stmt = stmt.where(sa.or_(key > anchor, sa.and_(key == anchor, threads.c.id > after)))
         direction = sa.desc if order == "desc" else sa.asc
         stmt = stmt.order_by(direction(key), direction(threads.c.id)).limit(limit + 1)
-        rows = self.session.execute(stmt).all()
+        rows = self._execute(stmt).all()
         if not rows and after is not None:
             self._require_thread_cursor(user_id, after)
         return self._page([thread_from_row(r) for r in rows], limit)
 
     def _require_thread_cursor(self, user_id: str, after: str) -> None:
-        found = self.session.execute(
+        found = self._execute(
             sa.select(threads.c.id).where(threads.c.id == after, threads.c.user_id == user_id)
         ).first()
         if found is None:
             raise InvalidRequest("Unknown cursor: no such thread for `after`.", {"field": "after"})
 
-    @writes
     def delete_thread(self, user_id: str, thread_id: str) -> None:
         """Delete the thread with its items and attachments (ON DELETE CASCADE)."""
-        result = self.session.execute(
-            threads.delete().where(threads.c.id == thread_id, threads.c.user_id == user_id)
-        )
-        if result.rowcount == 0:
-            raise NotFound("Thread not found.")
-        self.session.commit()
+        self._delete(threads.delete().where(threads.c.id == thread_id, threads.c.user_id == user_id), "Thread")
+
+    def _delete(self, statement: sa.Delete, what: str) -> None:
+        """Run a one-row DELETE; NotFound when nothing matched, except on the retry of an attempt
+        whose answer was lost (it may have deleted the row)."""
+        attempts = 0
+
+        def delete() -> None:
+            nonlocal attempts
+            attempts += 1
+            if self._execute(statement).rowcount == 0 and attempts == 1:
+                raise NotFound(f"{what} not found.")
+
+        run(self.session, delete, write=True, retry=True)
 
     # -- items ---------------------------------------------------------------------------
 
-    @writes
     def add_item(
         self,
         user_id: str,
@@ -307,60 +333,106 @@ class ChatStore:
     ) -> tuple[ItemRecord, bool]:
         """Append an item; returns it and whether it was created just now.
 
-        The seq comes from the thread's counter, bumped with UPDATE ... RETURNING in the same
-        transaction as the insert, so concurrent appends queue on the thread row and never
-        share a seq. A retried append with the same `item_id` and body returns the stored
-        item (created=False); the same id with another body is a conflict.
+        The seq comes from the thread's counter, bumped in the same statement as the insert
+        (PostgreSQL: one CTE; SQLite: UPDATE then INSERT in one transaction), so concurrent
+        appends queue on the thread row, commit in seq order and never share a seq. A re-sent
+        `item_id` bumps nothing: with the same body it returns the stored item (created=False),
+        with another body it is a conflict. The id and timestamp are fixed before the first
+        attempt, so a retry on a fresh connection cannot store the item twice.
         """
         metadata = self._check_item(type, role, content, metadata)
         item_id = check_id(item_id, "id") if item_id is not None else new_item_id(type)
         now = utcnow()
-        bump: dict[str, Any] = {"last_seq": threads.c.last_seq + 1, "updated_at": now}
-        if auto_title and type == "message" and role == "user":
-            bump["title"] = sa.func.coalesce(threads.c.title, _title_from(content))
-        seq = self.session.execute(
+        created_at = created_at or now
+        title = _title_from(content) if auto_title and type == "message" and role == "user" else None
+        values = {
+            "user_id": user_id,
+            "thread_id": thread_id,
+            "id": item_id,
+            "type": type,
+            "role": role,
+            "content": content,
+            "metadata": metadata,
+            "created_at": created_at,
+            "now": now,
+            "title": title or None,
+        }
+        append = self._append_postgres if self._postgres else self._append_sqlite
+        record, created = run(self.session, lambda: append(values), write=True, retry=True)
+        return record, created
+
+    def _append_postgres(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
+        params = dict(values, content=_json(values["content"]), metadata=_json(values["metadata"]))
+        row = self._execute(APPEND_ITEM, params).one()
+        if row.inserted_seq is not None:
+            return self._appended(values, row.inserted_seq), True
+        if row.seq is not None:  # the id exists: compared in the database, as JSONB
+            existing = ItemRecord(
+                values["id"], values["thread_id"], row.seq, row.type, row.role,
+                row.content, row.metadata or {}, row.created_at,
+            )
+            return self._resent(values, existing, row.same_body)
+        if row.bumped:
+            # A concurrent append of this same id inserted it first (the seq we took stays
+            # unused: a gap, never a duplicate). Read what it stored.
+            existing = self._load_item(values["user_id"], values["thread_id"], values["id"])
+            return self._resent(values, existing, self._same_body(existing, values))
+        raise NotFound("Thread not found.")
+
+    def _append_sqlite(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
+        user_id, thread_id, item_id = values["user_id"], values["thread_id"], values["id"]
+        bump: dict[str, Any] = {"last_seq": threads.c.last_seq + 1, "updated_at": values["now"]}
+        if values["title"]:
+            bump["title"] = sa.func.coalesce(threads.c.title, values["title"])
+        exists = sa.exists().where(items.c.thread_id == thread_id, items.c.id == item_id)
+        # The UPDATE takes SQLite's write lock first, so no other writer can add this id
+        # between the check and the INSERT.
+        seq = self._execute(
             threads.update()
-            .where(threads.c.id == thread_id, threads.c.user_id == user_id)
+            .where(threads.c.id == thread_id, threads.c.user_id == user_id, ~exists)
             .values(**bump)
             .returning(threads.c.last_seq)
         ).scalar()
         if seq is None:
-            raise NotFound("Thread not found.")
-        record = ItemRecord(
-            item_id, thread_id, seq, type, role, content, metadata, created_at or now
-        )
-        inserted = self.session.execute(
-            self._insert(items)
-            .values(
+            existing = self._load_item(user_id, thread_id, item_id)  # NotFound: no such thread
+            return self._resent(values, existing, self._same_body(existing, values))
+        self._execute(
+            items.insert().values(
                 id=item_id,
                 thread_id=thread_id,
                 seq=seq,
-                type=type,
-                role=role,
-                content=content,
-                metadata=metadata,
-                created_at=record.created_at,
+                type=values["type"],
+                role=values["role"],
+                content=values["content"],
+                metadata=values["metadata"],
+                created_at=values["created_at"],
             )
-            .on_conflict_do_nothing(index_elements=["thread_id", "id"])
-            .returning(items.c.seq)
-        ).first()
-        if inserted is None:
-            self.session.rollback()  # give the seq back; nothing was written
-            existing = self._load_item(user_id, thread_id, item_id)
-            if (existing.type, existing.role, existing.content, existing.metadata) == (
-                type,
-                role,
-                content,
-                metadata,
-            ):
-                return existing, False
-            raise Conflict(
-                f"Item {item_id} exists in this thread with a different body.", {"field": "id"}
-            )
-        self.session.commit()
-        return record, True
+        )
+        return self._appended(values, seq), True
 
-    @writes
+    @staticmethod
+    def _appended(values: dict[str, Any], seq: int) -> ItemRecord:
+        return ItemRecord(
+            values["id"], values["thread_id"], seq, values["type"], values["role"],
+            values["content"], values["metadata"], values["created_at"],
+        )
+
+    @staticmethod
+    def _same_body(existing: ItemRecord, values: dict[str, Any]) -> bool:
+        return (existing.type, existing.role, existing.content, existing.metadata) == (
+            values["type"], values["role"], values["content"], values["metadata"],
+        )
+
+    @staticmethod
+    def _resent(values: dict[str, Any], existing: ItemRecord, same_body: bool) -> tuple[ItemRecord, bool]:
+        """The answer for an append whose id exists: the stored item, or a conflict."""
+        if not same_body:
+            raise Conflict(
+                f"Item {values['id']} exists in this thread with a different body.", {"field": "id"}
+            )
+        # Stored with this very timestamp: this call's own first attempt, whose answer was lost.
+        return existing, existing.created_at == values["created_at"]
+
     def save_item(
         self,
         user_id: str,
@@ -384,31 +456,29 @@ class ChatStore:
         }
         if created_at is not None:
             values["created_at"] = created_at
-        row = self._update_item_row(user_id, thread_id, item_id, values)
-        if row is not None:
-            self.session.commit()
-            return item_from_row(row)
-        try:
-            record, _ = self.add_item(
-                user_id,
-                thread_id,
-                content=content,
-                role=role,
-                type=type,
-                metadata=metadata,
-                item_id=item_id,
-                created_at=created_at,
-                auto_title=False,
-            )
-            return record
-        except Conflict:  # a concurrent save inserted it first: overwrite that
+        with self.transaction():
             row = self._update_item_row(user_id, thread_id, item_id, values)
-            if row is None:
-                raise
-            self.session.commit()
-            return item_from_row(row)
+            if row is not None:
+                return item_from_row(row)
+            try:
+                record, _ = self.add_item(
+                    user_id,
+                    thread_id,
+                    content=content,
+                    role=role,
+                    type=type,
+                    metadata=metadata,
+                    item_id=item_id,
+                    created_at=created_at,
+                    auto_title=False,
+                )
+                return record
+            except Conflict:  # a concurrent save inserted it first: overwrite that
+                row = self._update_item_row(user_id, thread_id, item_id, values)
+                if row is None:
+                    raise
+                return item_from_row(row)
 
-    @writes
     def update_item(
         self,
         user_id: str,
@@ -419,7 +489,7 @@ class ChatStore:
         metadata: Any = UNSET,
     ) -> ItemRecord:
         """Change an item's content and/or metadata; its seq, type and role stay."""
-        current = self._load_item(user_id, thread_id, item_id)
+        current = self.get_item(user_id, thread_id, item_id)
         values: dict[str, Any] = {}
         if content is not UNSET:
             values["content"] = content
@@ -430,10 +500,14 @@ class ChatStore:
         )
         if not values:
             return current
-        row = self._update_item_row(user_id, thread_id, item_id, values)
+        row = run(
+            self.session,
+            lambda: self._update_item_row(user_id, thread_id, item_id, values),
+            write=True,
+            retry=True,
+        )
         if row is None:
             raise NotFound("Item not found.")
-        self.session.commit()
         return item_from_row(row)
 
     def _update_item_row(
@@ -442,7 +516,7 @@ class ChatStore:
         owned = sa.select(threads.c.id).where(
             threads.c.id == thread_id, threads.c.user_id == user_id
         )
-        return self.session.execute(
+        return self._execute(
             items.update()
             .where(items.c.thread_id == thread_id, items.c.id == item_id, items.c.thread_id.in_(owned))
             .values(**values)
@@ -454,7 +528,7 @@ class ChatStore:
         return self._load_item(user_id, thread_id, item_id)
 
     def _load_item(self, user_id: str, thread_id: str, item_id: str) -> ItemRecord:
-        row = self.session.execute(
+        row = self._execute(
             sa.select(*ITEM_COLUMNS)
             .join(threads, threads.c.id == items.c.thread_id)
             .where(
@@ -496,7 +570,7 @@ class ChatStore:
             )
             stmt = stmt.where(items.c.seq > anchor if order == "asc" else items.c.seq < anchor)
         direction = sa.asc if order == "asc" else sa.desc
-        rows = self.session.execute(stmt.order_by(direction(items.c.seq)).limit(limit + 1)).all()
+        rows = self._execute(stmt.order_by(direction(items.c.seq)).limit(limit + 1)).all()
         if not rows:
             self._explain_empty_page(user_id, thread_id, after)
         return self._page([item_from_row(r) for r in rows], limit)
@@ -534,7 +608,7 @@ class ChatStore:
     def count_messages(self, user_id: str, thread_id: str) -> dict[str, int]:
         """The thread's message items by role, e.g. {"user": 3, "assistant": 2}."""
         self._load_thread(user_id, thread_id)  # NotFound for a missing or foreign thread
-        rows = self.session.execute(
+        rows = self._execute(
             sa.select(items.c.role, sa.func.count())
             .where(items.c.thread_id == thread_id, items.c.type == "message")
             .group_by(items.c.role)
@@ -548,29 +622,25 @@ class ChatStore:
             self._require_item_cursor(thread_id, after)
 
     def _require_item_cursor(self, thread_id: str, after: str) -> None:
-        found = self.session.execute(
+        found = self._execute(
             sa.select(items.c.seq).where(items.c.thread_id == thread_id, items.c.id == after)
         ).first()
         if found is None:
             raise InvalidRequest("Unknown cursor: no such item for `after`.", {"field": "after"})
 
-    @writes
     def delete_item(self, user_id: str, thread_id: str, item_id: str) -> None:
         owned = sa.select(threads.c.id).where(
             threads.c.id == thread_id, threads.c.user_id == user_id
         )
-        result = self.session.execute(
+        self._delete(
             items.delete().where(
                 items.c.thread_id == thread_id, items.c.id == item_id, items.c.thread_id.in_(owned)
-            )
+            ),
+            "Item",
         )
-        if result.rowcount == 0:
-            raise NotFound("Item not found.")
-        self.session.commit()
 
     # -- attachments ---------------------------------------------------------------------
 
-    @writes
     def save_attachment(
         self,
         user_id: str,
@@ -597,7 +667,7 @@ class ChatStore:
             check_id(attachment_id, "id") if attachment_id is not None else new_attachment_id()
         )
         if thread_id is not None:
-            self._load_thread(user_id, thread_id)
+            self.get_thread(user_id, thread_id)
         insert = self._insert(attachments)
         values = {
             "thread_id": thread_id,
@@ -607,7 +677,7 @@ class ChatStore:
             "content": content,
             "metadata": _check_metadata(metadata),
         }
-        row = self.session.execute(
+        stmt = (
             insert.values(id=attachment_id, user_id=user_id, created_at=created_at or utcnow(), **values)
             .on_conflict_do_update(
                 index_elements=["id"],
@@ -615,15 +685,15 @@ class ChatStore:
                 where=attachments.c.user_id == insert.excluded.user_id,
             )
             .returning(*ATTACHMENT_COLUMNS)
-        ).first()
+        )
+        row = run(self.session, lambda: self._execute(stmt).first(), write=True, retry=True)
         if row is None:
             raise Conflict(f"An attachment with id {attachment_id} exists already.", {"field": "id"})
-        self.session.commit()
         return attachment_from_row(row)
 
     @reads
     def get_attachment(self, user_id: str, attachment_id: str) -> AttachmentRecord:
-        row = self.session.execute(
+        row = self._execute(
             sa.select(*ATTACHMENT_COLUMNS).where(
                 attachments.c.id == attachment_id, attachments.c.user_id == user_id
             )
@@ -634,7 +704,7 @@ class ChatStore:
 
     @reads
     def get_attachment_content(self, user_id: str, attachment_id: str) -> tuple[AttachmentRecord, bytes]:
-        row = self.session.execute(
+        row = self._execute(
             sa.select(*ATTACHMENT_COLUMNS, attachments.c.content).where(
                 attachments.c.id == attachment_id, attachments.c.user_id == user_id
             )
@@ -643,16 +713,11 @@ class ChatStore:
             raise NotFound("Attachment not found.")
         return attachment_from_row(row), bytes(row[-1] or b"")
 
-    @writes
     def delete_attachment(self, user_id: str, attachment_id: str) -> None:
-        result = self.session.execute(
-            attachments.delete().where(
-                attachments.c.id == attachment_id, attachments.c.user_id == user_id
-            )
+        self._delete(
+            attachments.delete().where(attachments.c.id == attachment_id, attachments.c.user_id == user_id),
+            "Attachment",
         )
-        if result.rowcount == 0:
-            raise NotFound("Attachment not found.")
-        self.session.commit()
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -698,7 +763,7 @@ class ChatStore:
 
         counts = {}
         for name, table in (("users", User.__table__), ("threads", threads), ("items", items), ("attachments", attachments)):
-            counts[name] = self.session.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            counts[name] = self._execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         return counts
 
 

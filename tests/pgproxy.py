@@ -10,6 +10,10 @@ A pool's `SELECT 1` ping, a BEGIN, a COMMIT and a ROLLBACK are each a 'Q', so th
 1 ms each way is a 2 ms round trip, about what a client in the same cloud region sees of Neon.
 The proxy runs an asyncio loop on a thread of its own; use it as a context manager.
 
+`lose_next_answer()` injects the nastiest fault a client can meet: the next query reaches the
+server and runs (and, on an autocommit connection, commits), but its answer never comes back;
+the connection is cut instead.
+
     with PgProxy("127.0.0.1", 5432, delay_ms=1.0) as proxy:
         url = f"postgresql://postgres@127.0.0.1:{proxy.port}/test"
         ...
@@ -40,6 +44,7 @@ class PgProxy:
         self.listen_host = listen_host
         self.port = 0
         self.messages: collections.Counter[bytes] = collections.Counter()
+        self.statements: list[str] = []  # the text of each simple query since the last reset()
         self.connections = 0
         self._lock = threading.Lock()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -48,6 +53,7 @@ class PgProxy:
         self._ready = threading.Event()
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._lose_next_answer = False
 
     # -- counts ------------------------------------------------------------------------------
 
@@ -63,11 +69,22 @@ class PgProxy:
     def reset(self) -> None:
         with self._lock:
             self.messages.clear()
+            self.statements.clear()
             self.connections = 0
 
     def _count(self, kind: bytes) -> None:
         with self._lock:
             self.messages[kind] += 1
+
+    def lose_next_answer(self) -> None:
+        """Let the next query through to the server, then cut its connection before the answer."""
+        with self._lock:
+            self._lose_next_answer = True
+
+    def _take_lose_next_answer(self) -> bool:
+        with self._lock:
+            armed, self._lose_next_answer = self._lose_next_answer, False
+            return armed
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -130,8 +147,9 @@ class PgProxy:
             self._writers.update((client_writer, server_writer))
             server_writer.write(first)
             await server_writer.drain()
-            upstream = asyncio.create_task(self._pump(client_reader, server_writer, count=True))
-            downstream = asyncio.create_task(self._pump(server_reader, client_writer, count=False))
+            link = _Link(client_writer, server_writer)
+            upstream = asyncio.create_task(self._pump(client_reader, server_writer, link, upstream=True))
+            downstream = asyncio.create_task(self._pump(server_reader, client_writer, link, upstream=False))
             done, pending = await asyncio.wait({upstream, downstream}, return_when=asyncio.FIRST_COMPLETED)
             for other in pending:
                 other.cancel()
@@ -157,11 +175,20 @@ class PgProxy:
             rest = await reader.readexactly(length - 8)
             return header + rest
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, count: bool) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: "_Link", *, upstream: bool) -> None:
         """Copy one direction, holding each chunk `delay` seconds; count frontend messages."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        parser = _MessageSplitter(self._count) if count else None
+
+        def on_message(kind: bytes, body: bytes) -> None:
+            self._count(kind)
+            if kind == b"Q":
+                with self._lock:
+                    self.statements.append(body.rstrip(b"\0").decode(errors="replace"))
+            if kind == b"Q" and self._take_lose_next_answer():
+                link.muted = True
+
+        parser = _MessageSplitter(on_message) if upstream else None
 
         async def deliver() -> None:
             while True:
@@ -171,6 +198,11 @@ class PgProxy:
                 wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                if link.muted and not upstream:
+                    # The query went through; give the server time to run it, then cut the line.
+                    await asyncio.sleep(0.3)
+                    link.cut()
+                    return
                 writer.write(data)
                 await writer.drain()
 
@@ -188,6 +220,18 @@ class PgProxy:
             sender.cancel()
 
 
+class _Link:
+    """State shared by the two directions of one proxied connection."""
+
+    def __init__(self, *writers: asyncio.StreamWriter) -> None:
+        self.writers = writers
+        self.muted = False
+
+    def cut(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+
 class _MessageSplitter:
     """Splits the frontend byte stream (after startup) into typed messages and counts each type."""
 
@@ -202,5 +246,6 @@ class _MessageSplitter:
             (length,) = struct.unpack("!i", self.buffer[1:5])
             if len(self.buffer) < 1 + length:
                 return
+            body = bytes(self.buffer[5 : 1 + length])
             del self.buffer[: 1 + length]
-            self.on_message(kind)
+            self.on_message(kind, body)

@@ -312,7 +312,7 @@ def test_pagination_walks_250_items_in_pages_of_7_both_ways(alice):
         assert seqs == expected and pages == 36
 
 
-def test_hot_paths_run_one_statement_per_read_and_two_per_append(app, alice):
+def test_hot_paths_run_one_statement_per_read_and_per_append(app, alice, backend):
     thread_id = alice.new_thread()["id"]
     alice.new_item(thread_id)  # warms the token cache
     statements: list[str] = []
@@ -332,7 +332,8 @@ def test_hot_paths_run_one_statement_per_read_and_two_per_append(app, alice):
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     assert len(reads) == 1, reads
-    assert len(appends) == 2, appends
+    # PostgreSQL: the bump and the insert are one CTE; SQLite: UPDATE then INSERT.
+    assert len(appends) == (1 if backend == "postgresql" else 2), appends
 
 
 # -- the spec --------------------------------------------------------------------------------

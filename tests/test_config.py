@@ -58,16 +58,19 @@ def test_password_is_masked():
 
 def test_postgres_engine_options_defaults_and_env():
     options = engine_options_for("postgresql+psycopg2://u@h/db")
-    assert options["pool_pre_ping"] is True
+    assert options["pool_pre_ping"] is False  # liveness: only idle connections are pinged
     assert (options["pool_size"], options["max_overflow"], options["pool_timeout"], options["pool_recycle"]) == (5, 10, 30, 240)
     args = options["connect_args"]
     assert args["connect_timeout"] == 10 and args["application_name"] == "chatapp" and args["keepalives"] == 1
     assert "options" not in args  # Neon's pooler rejects startup options
-    pool = PoolSettings.from_env({"DB_POOL_SIZE": "2", "DB_POOL_RECYCLE": "100", "DB_CONNECT_TIMEOUT": "4"})
+    pool = PoolSettings.from_env({"DB_POOL_SIZE": "2", "DB_POOL_RECYCLE": "100", "DB_CONNECT_TIMEOUT": "4", "DB_PING_IDLE_SECONDS": "2.5"})
+    assert pool.ping_idle_seconds == 2.5 and PoolSettings().ping_idle_seconds == 5.0
     tuned = engine_options_for("postgresql+psycopg2://u@h/db", pool)
     assert (tuned["pool_size"], tuned["pool_recycle"], tuned["connect_args"]["connect_timeout"]) == (2, 100, 4)
     with pytest.raises(ConfigError, match="DB_POOL_SIZE"):
         PoolSettings.from_env({"DB_POOL_SIZE": "many"})
+    with pytest.raises(ConfigError, match="DB_PING_IDLE_SECONDS"):
+        PoolSettings.from_env({"DB_PING_IDLE_SECONDS": "-1"})
 
 
 def test_missing_database_url_falls_back_to_sqlite_loudly(tmp_path, caplog):

@@ -158,25 +158,47 @@ def test_a_read_is_retried_when_its_connection_dies_under_it(cluster, database_u
         db.engine.dispose()
 
 
-def test_a_write_is_not_retried_but_a_client_retry_stores_it_once(cluster, database_url, tmp_path):
+def test_an_append_on_a_dead_connection_is_retried_once_without_duplicate_or_gap(cluster, database_url, tmp_path):
     app = make_app(database_url, str(tmp_path))
     with app.app_context():
         user_id = AccountStore(db.session).create_user("writer@example.com", "correct horse battery").id
         store = ChatStore(db.session)
         thread = store.create_thread(user_id, title="t")
+        store.add_item(user_id, thread.id, role="user", content="before")
 
-        store.get_thread(user_id, thread.id)
+        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
+        assert cluster.execute("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
+        item, created = store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
+
+        assert (created, item.seq) == (True, 2)
+        assert db.session.connection().connection.dbapi_connection.get_backend_pid() != pid
+        again, created_again = store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
+        assert (created_again, again.seq) == (False, 2)
+        after, _ = store.add_item(user_id, thread.id, role="user", content="after")
+        assert after.seq == 3
+        assert [(i.seq, i.content) for i in store.list_items(user_id, thread.id).data] == [
+            (1, "before"), (2, "hello"), (3, "after")
+        ]
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_inside_a_unit_of_work_nothing_is_retried(cluster, database_url, tmp_path):
+    app = make_app(database_url, str(tmp_path))
+    with app.app_context():
+        user_id = AccountStore(db.session).create_user("unit@example.com", "correct horse battery").id
+        store = ChatStore(db.session)
+        thread = store.create_thread(user_id, title="t")
         pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
         cluster.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        with pytest.raises(DatabaseUnavailable):
-            store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
-
-        item, created = store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
-        again, created_again = store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
-
-        assert (created, created_again) == (True, False)
-        assert again.seq == item.seq == 1
-        assert [i.id for i in store.list_items(user_id, thread.id).data] == ["msg-client-1"]
+        with pytest.raises(DatabaseUnavailable), store.transaction():
+            store.add_item(user_id, thread.id, role="user", content="one", item_id="unit-1")
+            store.add_item(user_id, thread.id, role="user", content="two", item_id="unit-2")
+        # The caller retries the whole unit: both land, once, in order.
+        with store.transaction():
+            store.add_item(user_id, thread.id, role="user", content="one", item_id="unit-1")
+            store.add_item(user_id, thread.id, role="user", content="two", item_id="unit-2")
+        assert [(i.seq, i.id) for i in store.list_items(user_id, thread.id).data] == [(1, "unit-1"), (2, "unit-2")]
         db.session.remove()
         db.engine.dispose()
 
