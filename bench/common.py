@@ -17,6 +17,13 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# tests/pgproxy.py (the round-trip counting, delaying proxy) is imported as `pgproxy`; appended,
+# so nothing in tests/ can shadow an installed package.
+TESTS_DIR = ROOT / "tests"
+if str(TESTS_DIR) not in sys.path:
+    sys.path.append(str(TESTS_DIR))
+
+from pgproxy import PgProxy  # noqa: E402
 
 # The server the bench creates its own database on (dropped again at the end).
 SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -44,9 +51,35 @@ def drop_database() -> None:
         cur.execute(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}" WITH (FORCE)')
 
 
-def libpq_dsn() -> str:
-    """The bench database as a plain libpq URL, for raw psycopg2."""
-    return make_url(DATABASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+def libpq_dsn(url: str = DATABASE_URL) -> str:
+    """The bench database (or `url`) as a plain libpq URL, for raw psycopg2 and psycopg 3."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def link_proxy(delay_ms: float) -> PgProxy:
+    """A (not yet started) proxy to the bench's PostgreSQL server, holding each chunk `delay_ms`
+    each way: 1 ms is a 2 ms round trip, a client in the same cloud region as Neon."""
+    server = make_url(SERVER_URL)
+    return PgProxy(server.host or "127.0.0.1", server.port or 5432, delay_ms=delay_ms)
+
+
+def url_through(proxy: PgProxy, url: str = DATABASE_URL) -> str:
+    """`url` with the started proxy's address in place of the server's."""
+    return make_url(url).set(host=proxy.listen_host, port=proxy.port).render_as_string(hide_password=False)
+
+
+def round_trip_ms(url: str, calls: int = 200) -> float:
+    """Median milliseconds of `SELECT 1` on one autocommit connection to `url`: the link's RTT."""
+    with closing(psycopg2.connect(libpq_dsn(url), connect_timeout=5)) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            timings = []
+            for _ in range(calls):
+                started = time.perf_counter()
+                cur.execute("SELECT 1")
+                cur.fetchone()
+                timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
 
 
 def chatapp_app(**config):
@@ -118,3 +151,16 @@ def per_call_ms(operation: Callable[[], object], calls: int, rounds: int = 3, wa
             operation()
         sample.values.append((time.perf_counter() - started) * 1000 / calls)
     return sample
+
+
+def interleaved_ops_per_second(
+    operations: dict[str, Callable[[], object]], seconds: float, rounds: int = 3, warmup: int = 20
+) -> dict[str, Sample]:
+    """`ops_per_second` of several operations, one round of each in turn, `rounds` times: a shift
+    in the machine's load hits them alike. Each warms up before its first round only."""
+    samples = {name: Sample("ops/s") for name in operations}
+    for round_number in range(rounds):
+        for name, operation in operations.items():
+            sample = ops_per_second(operation, seconds, rounds=1, warmup=warmup if round_number == 0 else 0)
+            samples[name].values += sample.values
+    return samples

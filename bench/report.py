@@ -5,7 +5,10 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-PERCENTILES = ("50", "75", "90", "95", "99", "99.9")
+from bench import report_issue11
+from bench.summary import PERCENTILES, fmt, met, sample, wrk_summary
+
+PLOT_NAME = "benchmarks-latency.png"
 TARGETS = {
     "read": 2.0,
     "append": 1.2,
@@ -13,61 +16,48 @@ TARGETS = {
 }
 
 
-def _stats(values: list[float]) -> tuple[float, float, float]:
-    return statistics.median(values), min(values), max(values)
-
-
-def _fmt(values: list[float], digits: int = 1) -> str:
-    median, low, high = _stats(values)
-    return f"{median:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
-
-
-def _sample(sample: dict, digits: int = 1) -> str:
-    return f"{sample['median']:.{digits}f} ({sample['min']:.{digits}f}–{sample['max']:.{digits}f})"
-
-
-def _met(ok: bool) -> str:
-    return "**met**" if ok else "**missed**"
-
-
 def http_summary(http: dict) -> dict:
     """Per endpoint: req/s, p50 and p99 lists per app, and the ratio of medians."""
-    summary = {}
-    for endpoint, apps in http["runs"].items():
-        row = {}
-        for app_name, runs in apps.items():
-            row[app_name] = {
-                "req_per_s": [r["req_per_s"] for r in runs],
-                "p50": [r["latency_ms"]["50"] for r in runs],
-                "p99": [r["latency_ms"]["99"] for r in runs],
-                "errors": sum(r["errors"] for r in runs),
-                "percentiles": {p: statistics.median(r["latency_ms"][p] for r in runs) for p in PERCENTILES},
-            }
-        row["ratio"] = statistics.median(row["chatapp"]["req_per_s"]) / statistics.median(row["baseline"]["req_per_s"])
-        summary[endpoint] = row
-    return summary
+    return wrk_summary(http["runs"])
 
 
-def plot(http: dict, path: Path) -> None:
+def plot(results: dict, path: Path) -> None:
+    """Latency percentiles, chatapp vs baseline: loopback (top) and, when measured, the link (below)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    summary = http_summary(http)
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False)
+    link = results.get("link")
+    rows = 2 if link else 1
+    figure, axes = plt.subplots(rows, 2, figsize=(10, 4 * rows), squeeze=False)
     titles = {"read": "GET newest 50 items", "append": "POST one item"}
-    for axis, endpoint in zip(axes, ("read", "append")):
+    loopback = http_summary(results["http"])
+    for axis, endpoint in zip(axes[0], ("read", "append")):
         for app_name, style in (("chatapp", "o-"), ("baseline", "s--")):
-            values = [summary[endpoint][app_name]["percentiles"][p] for p in PERCENTILES]
+            values = [loopback[endpoint][app_name]["percentiles"][p] for p in PERCENTILES]
             axis.plot(PERCENTILES, values, style, label=app_name)
-        axis.set_title(titles[endpoint])
+        axis.set_title(f"{titles[endpoint]}: loopback, 16 connections")
+    if link:
+        levels = {level: wrk_summary(runs) for level, runs in link["runs"].items()}
+        rtt = 2 * link["delay_ms"]
+        for axis, endpoint in zip(axes[1], ("read", "append")):
+            for level, summary in levels.items():
+                busiest = level == max(levels, key=int)
+                for app_name, style, color in (("chatapp", "o-", "tab:blue"), ("baseline", "s--", "tab:orange")):
+                    values = [summary[endpoint][app_name]["percentiles"][p] for p in PERCENTILES]
+                    axis.plot(
+                        PERCENTILES, values, style, color=color, label=f"{app_name}, {level} connections",
+                        alpha=1.0 if busiest else 0.45, markerfacecolor=color if busiest else "white",
+                    )
+            axis.set_title(f"{titles[endpoint]}: {rtt:g} ms RTT link (proxy)")
+    for axis in axes.flat:
         axis.set_xlabel("percentile")
         axis.set_ylabel("latency (ms), median of runs")
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
-        axis.legend()
-    figure.suptitle("wrk, 16 connections, 10 s runs: chatapp vs hand-written baseline")
+        axis.legend(fontsize="small")
+    figure.suptitle("wrk: chatapp vs hand-written baseline, both under gunicorn.conf.py (gthread)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -99,20 +89,22 @@ def markdown(results: dict, plot_name: str) -> str:
         f"{g['threads']} threads, access log off for both; wrk, gunicorn and PostgreSQL share the machine.",
         "- Figures are **median (min–max)** over the rounds; ratios compare medians.",
         "",
-        "## Targets",
+        *report_issue11.summary(results),
+        "## Targets of the bench issue",
         "",
         "| measure | target | measured | |",
         "|---|---|---|---|",
-        f"| API read of the newest 50, req/s chatapp / baseline | ≥ {TARGETS['read']}× | {http['read']['ratio']:.2f}× | {_met(http['read']['ratio'] >= TARGETS['read'])} |",
-        f"| API append, req/s chatapp / baseline | ≥ {TARGETS['append']}× | {http['append']['ratio']:.2f}× | {_met(http['append']['ratio'] >= TARGETS['append'])} |",
-        f"| deep page, 100k-item thread / 100-item thread | ≤ {TARGETS['deep_page_ratio']}× | {deep_ratio:.2f}× | {_met(deep_ratio <= TARGETS['deep_page_ratio'])} |",
+        f"| API read of the newest 50, req/s chatapp / baseline | ≥ {TARGETS['read']}× | {http['read']['ratio']:.2f}× | {met(http['read']['ratio'] >= TARGETS['read'])} |",
+        f"| API append, req/s chatapp / baseline | ≥ {TARGETS['append']}× | {http['append']['ratio']:.2f}× | {met(http['append']['ratio'] >= TARGETS['append'])} |",
+        f"| deep page, 100k-item thread / 100-item thread | ≤ {TARGETS['deep_page_ratio']}× | {deep_ratio:.2f}× | {met(deep_ratio <= TARGETS['deep_page_ratio'])} |",
         f"| SQL statements per request, read / append (steady state) | 1 / 2 | "
         f"{statements['chatapp']['read']['per_request']:g} / {statements['chatapp']['append']['per_request']:g} | "
-        f"{_met(statements['chatapp']['read']['per_request'] <= 1 and statements['chatapp']['append']['per_request'] <= 2)} |",
+        f"{met(statements['chatapp']['read']['per_request'] <= 1 and statements['chatapp']['append']['per_request'] <= 2)} |",
         f"| new connections per request, steady state | 0 | {connections['chatapp']['new_connections']} in "
-        f"{connections['chatapp']['requests']:,} requests | {_met(connections['chatapp']['new_connections'] == 0)} |",
+        f"{connections['chatapp']['requests']:,} requests | {met(connections['chatapp']['new_connections'] == 0)} |",
         "",
-        f"## HTTP throughput and latency (wrk, 16 connections, 10 s, {rounds} alternating round(s))",
+        f"## HTTP throughput and latency (wrk, 16 connections, {results['http'].get('seconds', 10)} s, "
+        f"{rounds} alternating round(s))",
         "",
         "Read: `GET /api/v1/threads/{id}/items?limit=50&order=desc` on a 1,000-item thread. Append:",
         "`POST /api/v1/threads/{id}/items` with a ~130-character user message to one of 1,000 threads at",
@@ -125,8 +117,8 @@ def markdown(results: dict, plot_name: str) -> str:
         for app_name in ("chatapp", "baseline"):
             row = http[endpoint][app_name]
             lines.append(
-                f"| {endpoint} | {app_name} | {_fmt(row['req_per_s'])} | {_fmt(row['p50'], 2)} | "
-                f"{_fmt(row['p99'], 2)} | {row['errors']} |"
+                f"| {endpoint} | {app_name} | {fmt(row['req_per_s'])} | {fmt(row['p50'], 2)} | "
+                f"{fmt(row['p99'], 2)} | {row['errors']} |"
             )
     lines += [
         "",
@@ -144,17 +136,18 @@ def markdown(results: dict, plot_name: str) -> str:
         "",
         f"![Latency percentiles, chatapp vs baseline]({plot_name})",
         "",
+        *report_issue11.sections(results, plot_name),
         "## Store operations per second (no HTTP)",
         "",
         "chatapp's `ChatStore` on its pooled engine (each call ends like a request: session removed,",
-        "so every call checks a connection out, with its pre-ping) against the same SQL on raw psycopg2",
+        "so every call checks a connection out of the pool) against the same SQL on raw psycopg2",
         "over one persistent connection, the driver's floor. Each figure over 3 rounds.",
         "",
         "| operation | chatapp store, ops/s | raw psycopg2, ops/s | chatapp / raw |",
         "|---|---|---|---|",
-        f"| read newest 50 (`list_items`) | {_sample(store['chatapp_read'])} | {_sample(store['raw_read'])} | "
+        f"| read newest 50 (`list_items`) | {sample(store['chatapp_read'])} | {sample(store['raw_read'])} | "
         f"{store['chatapp_read']['median'] / store['raw_read']['median']:.2f}× |",
-        f"| append (`add_item`) | {_sample(store['chatapp_append'])} | {_sample(store['raw_append'])} | "
+        f"| append (`add_item`) | {sample(store['chatapp_append'])} | {sample(store['raw_append'])} | "
         f"{store['chatapp_append']['median'] / store['raw_append']['median']:.2f}× |",
         "",
         "## The seed notes' connect-per-call pattern against chatapp's pooled store",
@@ -165,9 +158,9 @@ def markdown(results: dict, plot_name: str) -> str:
         "",
         "| operation | connect per call, ops/s | chatapp pooled store, ops/s | pooled / connect-per-call |",
         "|---|---|---|---|",
-        f"| read newest 50 | {_sample(store['seed_style_read'])} | {_sample(store['chatapp_read'])} | "
+        f"| read newest 50 | {sample(store['seed_style_read'])} | {sample(store['chatapp_read'])} | "
         f"{store['chatapp_read']['median'] / store['seed_style_read']['median']:.1f}× |",
-        f"| append | {_sample(store['seed_style_append'])} | {_sample(store['chatapp_append'])} | "
+        f"| append | {sample(store['seed_style_append'])} | {sample(store['chatapp_append'])} | "
         f"{store['chatapp_append']['median'] / store['seed_style_append']['median']:.1f}× |",
         "",
         "## Pagination flatness",
@@ -178,13 +171,13 @@ def markdown(results: dict, plot_name: str) -> str:
         "",
         "| page | 100 items, ms | 100,000 items, ms | 100k / 100 |",
         "|---|---|---|---|",
-        f"| newest | {_sample(pages['small_newest'], 3)} | {_sample(pages['big_newest'], 3)} | {newest_ratio:.2f}× |",
-        f"| deep (after seq 60) | {_sample(pages['small_deep'], 3)} | {_sample(pages['big_deep'], 3)} | {deep_ratio:.2f}× |",
+        f"| newest | {sample(pages['small_newest'], 3)} | {sample(pages['big_newest'], 3)} | {newest_ratio:.2f}× |",
+        f"| deep (after seq 60) | {sample(pages['small_deep'], 3)} | {sample(pages['big_deep'], 3)} | {deep_ratio:.2f}× |",
         "",
         "## Cost per request",
         "",
         "SQL statements counted with SQLAlchemy's `before_cursor_execute` event through each app's",
-        "test client (pool pre-pings and BEGIN/COMMIT are not statements and are not counted). Steady",
+        "test client (pool pings and BEGIN/COMMIT are not statements and are not counted). Steady",
         "state is the mean over 100 requests after the first; the first request also looks the token up.",
         "",
         "| endpoint | chatapp, steady | chatapp, first request | baseline | target |",
@@ -202,7 +195,8 @@ def markdown(results: dict, plot_name: str) -> str:
             lines.append(f"- {endpoint}: `{text}…`")
     lines += [
         "",
-        "New database connections while serving 10,000 requests (half reads, half appends, 8 keep-alive",
+        f"New database connections while serving {connections['chatapp']['requests']:,} requests (half reads, "
+        "half appends, 8 keep-alive",
         "clients) after a 400-request warm-up, from `pg_stat_database.sessions` of the bench database:",
         "",
         "| app | requests | new connections | per request | failed requests |",
@@ -223,3 +217,20 @@ def markdown(results: dict, plot_name: str) -> str:
     if results.get("notes"):
         lines += ["", "## Notes", "", *results["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Render BENCHMARKS.md and the plot again from a directory's benchmarks.json (no measuring):
+    `.venv/bin/python -m bench.report instance/bench`."""
+    import json
+    import sys
+
+    out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "instance/bench")
+    results = json.loads((out_dir / "benchmarks.json").read_text())
+    plot(results, out_dir / PLOT_NAME)
+    (out_dir / "BENCHMARKS.md").write_text(markdown(results, PLOT_NAME))
+    print(f"wrote {out_dir / 'BENCHMARKS.md'}")
+
+
+if __name__ == "__main__":
+    main()

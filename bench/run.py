@@ -1,7 +1,8 @@
 """`make bench`: create the bench database, seed it, run every benchmark, write docs/BENCHMARKS.md.
 
-    .venv/bin/python bench/run.py            # the full suite, ~5 minutes on 2 cores
-    .venv/bin/python bench/run.py --quick    # a smoke run; writes to instance/bench/ instead of docs/
+    .venv/bin/python bench/run.py            # the full suite, ~11 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick    # a smoke run (~2 minutes); writes to instance/bench/, not docs/
+    .venv/bin/python bench/run.py --link-delay-ms 5   # the link mode's one-way delay (default 1 ms)
 
 Needs local PostgreSQL (BENCH_SERVER_URL, default postgresql://postgres@127.0.0.1:5432/postgres;
 the database BENCH_DATABASE, default chatapp_bench, is created and dropped) and wrk (installed
@@ -25,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import INSTANCE_PATH, ROOT, chatapp_app, create_database, drop_database  # noqa: E402
 
 DOCS = ROOT / "docs"
-PLOT_NAME = "benchmarks-latency.png"
 ANALYSIS = Path(__file__).resolve().parent / "ANALYSIS.md"
 
 
@@ -52,18 +52,28 @@ def migrate() -> None:
         db.engine.dispose()
 
 
-def step(name: str):
-    print(f"bench: {name}", flush=True)
-    return time.perf_counter()
+_step_started: list[float] = []
+
+
+def step(name: str) -> None:
+    """Announce the next step, with how long the previous one took."""
+    now = time.perf_counter()
+    took = f" (previous step: {now - _step_started[0]:.0f} s)" if _step_started else ""
+    _step_started[:] = [now]
+    print(f"bench: {name}{took}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs; output to instance/bench/")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the bench database")
+    parser.add_argument(
+        "--link-delay-ms", type=float, default=1.0,
+        help="the link mode's delay per direction, in ms (default 1: a 2 ms round trip, like Neon in-region)",
+    )
     args = parser.parse_args()
 
-    from bench import http_bench, machine, pagination, report, statements, store_bench
+    from bench import http_bench, link_bench, machine, pagination, peer_bench, report, statements, store_bench
     from bench.seed import seed
 
     ensure_wrk()
@@ -84,6 +94,10 @@ def main() -> None:
         results["seed"] = seeded.as_dict()
         step("store operations per second (chatapp, raw psycopg2, connect per call)")
         results["store"] = store_bench.run(seeded, seconds=0.5 if args.quick else 1.5)
+        step(f"the peer: langchain-postgres against ChatStore (loopback and {args.link_delay_ms:g} ms link)")
+        results["peer"] = peer_bench.run(
+            seeded, delay_ms=args.link_delay_ms, seconds=0.3 if args.quick else 1.5, rounds=1 if args.quick else 3
+        )
         step("pagination flatness")
         results["pagination"] = pagination.run(seeded, calls=100 if args.quick else 300)
         step("SQL statements per request")
@@ -95,16 +109,25 @@ def main() -> None:
             seconds=3 if args.quick else 10,
             connection_requests=2_000 if args.quick else 10_000,
         )
+        step("HTTP: wrk against both apps under `gunicorn -k sync -w 5` (the outside reviewer's setup)")
+        results["http_sync"] = http_bench.run_sync(
+            seeded, rounds=1 if args.quick else 3, seconds=2 if args.quick else 5
+        )
+        step(f"HTTP over a {args.link_delay_ms:g} ms-each-way link (tests/pgproxy.py): round trips, then wrk")
+        results["link"] = link_bench.run(
+            seeded, delay_ms=args.link_delay_ms, rounds=1 if args.quick else 3, seconds=2 if args.quick else 8
+        )
     finally:
         if not args.keep_database:
             drop_database()
+    step("writing the report")
     results["seconds"] = time.perf_counter() - started
     if ANALYSIS.exists():
         results["notes"] = ANALYSIS.read_text().strip().splitlines()
 
     (out_dir / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    report.plot(results["http"], out_dir / PLOT_NAME)
-    (out_dir / "BENCHMARKS.md").write_text(report.markdown(results, PLOT_NAME))
+    report.plot(results, out_dir / report.PLOT_NAME)
+    (out_dir / "BENCHMARKS.md").write_text(report.markdown(results, report.PLOT_NAME))
     print(f"bench: wrote {out_dir / 'BENCHMARKS.md'} in {results['seconds'] / 60:.1f} min", flush=True)
 
 

@@ -26,12 +26,20 @@ def wrk_version() -> str:
     return (result.stdout or result.stderr).splitlines()[0].split(" Copyright")[0].strip()
 
 
-def run_wrk(url: str, mode: str, token: str, threads_file: Path | None = None, seconds: int = SECONDS) -> dict:
-    """One wrk run; returns requests, req_per_s, errors and latency percentiles in ms."""
+def run_wrk(
+    url: str,
+    mode: str,
+    token: str,
+    threads_file: Path | None = None,
+    seconds: float = SECONDS,
+    connections: int = CONNECTIONS,
+) -> dict:
+    """One wrk run with `connections` keep-alive connections; returns requests, req_per_s,
+    errors and latency percentiles in ms."""
     env = {**os.environ, "BENCH_MODE": mode, "BENCH_TOKEN": token}
     if threads_file is not None:
         env["BENCH_THREADS_FILE"] = str(threads_file)
-    command = command_line(url, seconds)
+    command = command_line(url, seconds, connections)
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 30)
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr or result.stdout}")
@@ -52,8 +60,8 @@ def run_wrk(url: str, mode: str, token: str, threads_file: Path | None = None, s
     }
 
 
-def command_line(url: str, seconds: int = SECONDS) -> list[str]:
+def command_line(url: str, seconds: float = SECONDS, connections: int = CONNECTIONS) -> list[str]:
     return [
-        wrk_path(), f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+        wrk_path(), f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
         "-s", str(LUA_SCRIPT), url,
     ]
