@@ -40,7 +40,9 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 0)
 # Which peers may set X-Forwarded-Proto etc. for gunicorn itself (chatapp uses PROXY_FIX_X_*).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# chatapp logs one line per request itself (method, path, status, time, client, request id), so
+# gunicorn's access log is off unless asked for: a second formatted line per request is waste.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "").strip() or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -10,8 +10,9 @@ half-written append nor a gap. Only the store uses this module (ChatStore.add_it
 - `bump` takes the thread row's lock: concurrent appends to one thread queue on it and commit
   in seq order.
 - When two requests send the same new id at the same moment, both see no `existing`, both bump,
-  and the later insert does nothing (ON CONFLICT): that seq stays unused. Seqs stay unique and
-  ascending; the store then reads the winner's item (`bumped` true, nothing inserted).
+  and the later insert does nothing (ON CONFLICT). The store then gives that seq back when no
+  later append has taken the next one, else it stays unused (a gap, never a duplicate), and
+  reads the winner's item (`bumped` set, nothing inserted).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ WITH existing AS (
     RETURNING seq
 )
 SELECT (SELECT seq FROM inserted) AS inserted_seq,
-       EXISTS (SELECT 1 FROM bump) AS bumped,
+       (SELECT last_seq FROM bump) AS bumped,
        e.seq, e.type, e.role, e.content, e.metadata, e.created_at,
        (e.type = :type AND e.role IS NOT DISTINCT FROM :role
         AND e.content = CAST(:content AS jsonb)
@@ -49,7 +50,7 @@ FROM (VALUES (1)) AS one LEFT JOIN existing AS e ON true
 """
 ).columns(
     sa.column("inserted_seq", sa.BigInteger),
-    sa.column("bumped", sa.Boolean),
+    sa.column("bumped", sa.BigInteger),
     sa.column("seq", sa.BigInteger),
     sa.column("type", sa.String),
     sa.column("role", sa.String),

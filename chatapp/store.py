@@ -372,9 +372,15 @@ class ChatStore:
                 row.content, row.metadata or {}, row.created_at,
             )
             return self._resent(values, existing, row.same_body)
-        if row.bumped:
-            # A concurrent append of this same id inserted it first (the seq we took stays
-            # unused: a gap, never a duplicate). Read what it stored.
+        if row.bumped is not None:
+            # A concurrent append of this same id inserted it first. Give our seq back unless a
+            # later append took the next one already (then it stays unused: a gap, never a
+            # duplicate), and read what the winner stored.
+            self._execute(
+                threads.update()
+                .where(threads.c.id == values["thread_id"], threads.c.last_seq == row.bumped)
+                .values(last_seq=row.bumped - 1)
+            )
             existing = self._load_item(values["user_id"], values["thread_id"], values["id"])
             return self._resent(values, existing, self._same_body(existing, values))
         raise NotFound("Thread not found.")

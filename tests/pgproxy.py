@@ -150,10 +150,11 @@ class PgProxy:
             link = _Link(client_writer, server_writer)
             upstream = asyncio.create_task(self._pump(client_reader, server_writer, link, upstream=True))
             downstream = asyncio.create_task(self._pump(server_reader, client_writer, link, upstream=False))
-            done, pending = await asyncio.wait({upstream, downstream}, return_when=asyncio.FIRST_COMPLETED)
+            _done, pending = await asyncio.wait({upstream, downstream}, return_when=asyncio.FIRST_COMPLETED)
             for other in pending:
                 other.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            # A reset on either side simply ends the connection: collect, don't re-raise.
+            await asyncio.gather(upstream, downstream, return_exceptions=True)
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass  # either side went away: close both (below)
         finally:

@@ -3,14 +3,19 @@ lost answer or an idle connection costs."""
 
 from __future__ import annotations
 
+import secrets
+import threading
 import time
 
+import psycopg2
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
 from api_client import ApiClient
+from chatapp.accounts import AccountStore
 from chatapp.extensions import db
+from chatapp.store import chat_store
 from conftest import create_pg_database, drop_pg_database, make_app
 from pgproxy import PgProxy
 
@@ -156,3 +161,60 @@ def test_a_delete_whose_answer_is_lost_succeeds(proxy, alice):
     assert alice.delete(f"/threads/{thread_id}").status_code == 204
     assert alice.get(f"/threads/{thread_id}").status_code == 404
     assert alice.delete(f"/threads/{thread_id}").status_code == 404
+
+
+def test_two_sends_of_one_new_id_racing_leave_no_gap(proxy, app):
+    """Both statements start before either inserts (the thread row is held locked meanwhile): the
+    loser's bump finds the id taken on insert, and gives its seq back."""
+    with app.app_context():
+        store = chat_store()
+        user_id = AccountStore(db.session).create_user(f"race-{secrets.token_hex(3)}@example.com", "correct horse battery").id
+        thread = store.create_thread(user_id)
+        db.session.remove()
+    holder = psycopg2.connect(proxy.database_url)
+    # pg_stat_activity is read on an autocommit connection of its own: inside the holder's
+    # transaction it would be a snapshot frozen at its first read.
+    watcher = psycopg2.connect(proxy.database_url)
+    watcher.autocommit = True
+    results: list = []
+
+    def send() -> None:
+        try:
+            with app.app_context():
+                results.append(chat_store().add_item(user_id, thread.id, role="user", content="same", item_id="race-1"))
+                db.session.remove()
+        except BaseException as exc:  # reported by the assertions below
+            results.append(exc)
+
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM threads WHERE id = %s FOR UPDATE", (thread.id,))
+        senders = [threading.Thread(target=send) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        deadline = time.monotonic() + 10
+        with watcher.cursor() as cursor:
+            while _waiting_on_locks(cursor) < 2:  # both statements started, both blocked on the row
+                assert time.monotonic() < deadline, "the two appends never queued on the thread row"
+                time.sleep(0.05)
+        holder.commit()
+        for sender in senders:
+            sender.join(10)
+    finally:
+        holder.close()
+        watcher.close()
+
+    assert sorted(created for _, created in results) == [False, True]
+    assert {item.seq for item, _ in results} == {1}
+    with app.app_context():
+        following, _ = chat_store().add_item(user_id, thread.id, role="user", content="next")
+        assert following.seq == 2  # the loser's seq was given back: no gap
+        db.session.remove()
+
+
+def _waiting_on_locks(cursor) -> int:
+    cursor.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    return cursor.fetchone()[0]
+

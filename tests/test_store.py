@@ -305,3 +305,59 @@ def test_concurrent_appends_keep_a_gapless_sequence(app, user_id):
             mine = [int(i.id.split("-")[1]) for i in everything if i.id.startswith(f"w{n}-")]
             assert mine == list(range(100))
         assert store.get_thread(user_id, thread.id).item_count == 800
+
+
+def test_racing_re_sends_of_the_same_ids_store_each_once_and_page_exactly(app, user_id, backend):
+    """4 workers send the same 60 ids at once (the same bodies): each id is stored once, exactly
+    one send of each is `created`, and keyset pages of any size walk the items in seq order with
+    no skip and no repeat. On PostgreSQL a race can leave an unused seq (a gap); SQLite cannot."""
+    with app.app_context():
+        thread = chat_store().create_thread(user_id)
+        db.session.remove()
+    ids = [f"same-{k}" for k in range(60)]
+    created: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            with app.app_context():
+                store = chat_store()
+                barrier.wait()
+                for item_id in ids:
+                    item, was_created = store.add_item(user_id, thread.id, role="user", content=item_id, item_id=item_id)
+                    assert (item.id, item.content) == (item_id, item_id)
+                    if was_created:
+                        with lock:
+                            created.append(item_id)
+                db.session.remove()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=worker) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert sorted(created) == sorted(ids)  # one `created` per id, whoever won
+    with app.app_context():
+        store = chat_store()
+        everything = store.list_items(user_id, thread.id, limit=1000).data
+        seqs = [i.seq for i in everything]
+        assert sorted(i.id for i in everything) == sorted(ids)
+        assert seqs == sorted(set(seqs))
+        if backend == "sqlite":
+            assert seqs == list(range(1, 61))
+        for size in (1, 7, 60):
+            walked, after = [], None
+            while True:
+                page = store.list_items(user_id, thread.id, limit=size, after=after)
+                walked += [i.id for i in page.data]
+                if not page.has_more:
+                    break
+                after = page.after
+            assert walked == [i.id for i in everything]
+        next_item, _ = store.add_item(user_id, thread.id, role="user", content="after the race")
+        assert next_item.seq > seqs[-1]
