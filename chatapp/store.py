@@ -333,12 +333,12 @@ class ChatStore:
     ) -> tuple[ItemRecord, bool]:
         """Append an item; returns it and whether it was created just now.
 
-        The seq comes from the thread's counter, bumped in the same statement as the insert
-        (PostgreSQL: one CTE; SQLite: UPDATE then INSERT in one transaction), so concurrent
-        appends queue on the thread row, commit in seq order and never share a seq. A re-sent
-        `item_id` bumps nothing: with the same body it returns the stored item (created=False),
-        with another body it is a conflict. The id and timestamp are fixed before the first
-        attempt, so a retry on a fresh connection cannot store the item twice.
+        The seq comes from the thread's counter, bumped under the thread row's lock together with
+        the insert (PostgreSQL: one call of chatapp_append_item(); SQLite: UPDATE then INSERT in
+        one transaction), so concurrent appends queue, commit in seq order and never share or
+        skip a seq. A re-sent `item_id` bumps nothing: with the same body it returns the stored
+        item (created=False), with another body it is a conflict. The id and timestamp are fixed
+        before the first attempt, so a retry on a fresh connection cannot store the item twice.
         """
         metadata = self._check_item(type, role, content, metadata)
         item_id = check_id(item_id, "id") if item_id is not None else new_item_id(type)
@@ -363,27 +363,16 @@ class ChatStore:
 
     def _append_postgres(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
         params = dict(values, content=_json(values["content"]), metadata=_json(values["metadata"]))
-        row = self._execute(APPEND_ITEM, params).one()
-        if row.inserted_seq is not None:
-            return self._appended(values, row.inserted_seq), True
-        if row.seq is not None:  # the id exists: compared in the database, as JSONB
-            existing = ItemRecord(
-                values["id"], values["thread_id"], row.seq, row.type, row.role,
-                row.content, row.metadata or {}, row.created_at,
-            )
-            return self._resent(values, existing, row.same_body)
-        if row.bumped is not None:
-            # A concurrent append of this same id inserted it first. Give our seq back unless a
-            # later append took the next one already (then it stays unused: a gap, never a
-            # duplicate), and read what the winner stored.
-            self._execute(
-                threads.update()
-                .where(threads.c.id == values["thread_id"], threads.c.last_seq == row.bumped)
-                .values(last_seq=row.bumped - 1)
-            )
-            existing = self._load_item(values["user_id"], values["thread_id"], values["id"])
-            return self._resent(values, existing, self._same_body(existing, values))
-        raise NotFound("Thread not found.")
+        row = self._execute(APPEND_ITEM, params).first()
+        if row is None:
+            raise NotFound("Thread not found.")
+        if row.created:
+            return self._appended(values, row.seq), True
+        existing = ItemRecord(
+            values["id"], values["thread_id"], row.seq, row.type, row.role,
+            row.content, row.metadata or {}, row.created_at,
+        )
+        return self._resent(values, existing, row.same_body)
 
     def _append_sqlite(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
         user_id, thread_id, item_id = values["user_id"], values["thread_id"], values["id"]

@@ -164,8 +164,8 @@ def test_a_delete_whose_answer_is_lost_succeeds(proxy, alice):
 
 
 def test_two_sends_of_one_new_id_racing_leave_no_gap(proxy, app):
-    """Both statements start before either inserts (the thread row is held locked meanwhile): the
-    loser's bump finds the id taken on insert, and gives its seq back."""
+    """Both calls start before either inserts (the thread row is held locked meanwhile): the
+    second finds the first one's item under the lock, and takes no seq."""
     with app.app_context():
         store = chat_store()
         user_id = AccountStore(db.session).create_user(f"race-{secrets.token_hex(3)}@example.com", "correct horse battery").id
@@ -208,7 +208,7 @@ def test_two_sends_of_one_new_id_racing_leave_no_gap(proxy, app):
     assert {item.seq for item, _ in results} == {1}
     with app.app_context():
         following, _ = chat_store().add_item(user_id, thread.id, role="user", content="next")
-        assert following.seq == 2  # the loser's seq was given back: no gap
+        assert following.seq == 2  # no gap
         db.session.remove()
 
 
