@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from chatapp.accounts import AccountStore
+from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 from chatapp.models import User
-from chatapp.store import chat_store
+from chatapp.services import chat_store
 from chatapp.ui.rendering import is_safe_link, render_markdown
 from conftest import free_port, make_app
 

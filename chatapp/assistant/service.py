@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from ..config import AssistantSettings
 from ..errors import ChatError, InvalidRequest, UpstreamError, UpstreamTimeout
-from ..records import ItemRecord
+from ..store import ItemRecord
 from ..store import ChatStore
 from .base import Assistant, Completion, Conversation, Delta, ThreadStats
 from .context import build_messages, select_history

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 
 from ..errors import InvalidRequest, error_body, wants_json
-from ..records import ItemRecord, ThreadRecord
+from ..store import ItemRecord, ThreadRecord
 from ..store import ChatStore
 
 

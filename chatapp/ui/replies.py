@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Response, current_app, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
 
-from ..assistant import reply_service
+from ..services import reply_service
 from ..assistant.streaming import ReplyStream, ndjson_event
 from ..errors import InvalidRequest, UpstreamError, UpstreamTimeout, error_body
 from . import bp

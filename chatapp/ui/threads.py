@@ -7,7 +7,7 @@ from typing import Optional
 from flask import flash, redirect, render_template, request, url_for
 
 from ..errors import Conflict, InvalidRequest
-from ..store import chat_store
+from ..services import chat_store
 from . import bp
 from .composer import (
     check_message,
