@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..config import AssistantSettings
 from .base import Assistant
-from .service import Reply, ReplyService
+from .service import Reply, ReplyFailed, ReplyService
 
 
 def make_assistant(settings: AssistantSettings) -> Assistant:
@@ -21,4 +21,4 @@ def make_assistant(settings: AssistantSettings) -> Assistant:
     return OpenAICompatibleAssistant(settings)
 
 
-__all__ = ["Assistant", "Reply", "ReplyService", "make_assistant"]
+__all__ = ["Assistant", "Reply", "ReplyFailed", "ReplyService", "make_assistant"]
