@@ -29,6 +29,9 @@ MAX_TITLE_CHARS = 200
 MAX_FILENAME_CHARS = 255
 MAX_CONTENT_TYPE_CHARS = 255
 MAX_PAGE = 100
+MAX_SEARCH_CHARS = 200
+# An opaque page cursor (search): base64url payload, a dot, a base64url signature.
+CURSOR_REGEX = r"^[A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,64}$"
 MIN_JSON_INTEGER = -(2**63)
 MAX_JSON_INTEGER = 2**63 - 1
 
@@ -72,6 +75,15 @@ Metadata = Annotated[
     Field(description="Free-form JSON object kept with the record."),
 ]
 PageLimit = Annotated[int, Field(ge=1, le=MAX_PAGE)]
+SearchText = Annotated[
+    Text,
+    Field(
+        min_length=1,
+        max_length=MAX_SEARCH_CHARS,
+        description='Words to find, in web search syntax: "a phrase", OR, -word.',
+    ),
+]
+Cursor = Annotated[str, Field(pattern=CURSOR_REGEX, description="The `after` of the previous page, as given.")]
 
 
 # -- checks (the store) ---------------------------------------------------------------------
@@ -124,6 +136,12 @@ def check_order(order: Any) -> str:
     if order not in ORDERS:
         raise InvalidRequest("order must be 'asc' or 'desc'", {"field": "order"})
     return order
+
+
+def check_search_text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_SEARCH_CHARS or "\x00" in value:
+        raise InvalidRequest(f"q must be 1-{MAX_SEARCH_CHARS} characters of text to search for", {"field": "q"})
+    return value
 
 
 def check_file_field(value: Any, field: str, limit: int) -> str:

@@ -22,6 +22,7 @@ def chat_store() -> ChatStore:
         db.session,
         max_message_chars=config["MAX_MESSAGE_CHARS"],
         max_attachment_bytes=config["MAX_ATTACHMENT_BYTES"],
+        cursor_secret=config["SECRET_KEY"],
     )
 
 

@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from chatapp.models import include_in_autogenerate
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -60,7 +62,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        include_object=include_in_autogenerate,
     )
 
     with context.begin_transaction():
@@ -88,6 +91,8 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # Search columns, FTS tables and moved-aside legacy tables are not in the models.
+    conf_args.setdefault("include_object", include_in_autogenerate)
 
     connectable = get_engine()
 

@@ -84,6 +84,22 @@ def test_a_read_and_an_append_cost_one_round_trip_each(proxy, alice):
     assert round_trips(proxy, lambda: alice.post("/threads", json={})) == 1
 
 
+def test_a_search_page_costs_one_round_trip(proxy, alice):
+    thread_id = alice.new_thread(title="search")["id"]
+    for n in range(30):
+        alice.new_item(thread_id, f"round trip search words {n}")
+    first = alice.get("/search", query_string={"q": "search words", "limit": 10}).get_json()
+    assert len(first["data"]) == 10 and first["after"]
+
+    def page(after=None):
+        query = {"q": "search words", "limit": 10, **({"after": after} if after else {})}
+        response = alice.get("/search", query_string=query)
+        assert response.status_code == 200 and len(response.get_json()["data"]) == 10
+
+    assert round_trips(proxy, page) == 1
+    assert round_trips(proxy, lambda: page(first["after"])) == 1  # the cursor needs no lookup
+
+
 def test_a_re_sent_item_costs_one_round_trip_and_takes_no_seq(proxy, alice):
     thread_id = alice.new_thread()["id"]
     body = {"id": "client-1", "role": "user", "content": "once"}

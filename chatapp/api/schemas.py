@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from werkzeug.datastructures import FileStorage
 
-from ..rules import Id, ItemType, JsonValue, Metadata, Order, PageLimit, Role, Title
+from ..rules import Cursor, Id, ItemType, JsonValue, Metadata, Order, PageLimit, Role, SearchText, Title
 
 
 class RequestModel(BaseModel):
@@ -65,6 +65,12 @@ class ItemListQuery(QueryModel):
     limit: PageLimit = 50
     after: Optional[Id] = Field(None, description="The last item id of the previous page.")
     order: Order = Field("asc", description="asc: oldest (lowest seq) first.")
+
+
+class SearchQuery(QueryModel):
+    q: SearchText
+    limit: PageLimit = 20
+    after: Optional[Cursor] = None
 
 
 class AttachmentUpload(BaseModel):

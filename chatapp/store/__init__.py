@@ -13,13 +13,14 @@ from ..ids import new_item_id, new_thread_id
 from .accounts import AccountStore, TokenRecord, UserRecord
 from .attachments import AttachmentStore
 from .items import ItemStore
-from .records import UNSET, AttachmentRecord, ItemRecord, Page, ThreadRecord
+from .records import UNSET, AttachmentRecord, ItemRecord, Page, SearchHitRecord, ThreadRecord
+from .search import SearchStore
 from .threads import ThreadStore
 from .transactions import transaction
 
 
-class ChatStore(ThreadStore, ItemStore, AttachmentStore):
-    """Threads, items and attachments of one database, for any acting user."""
+class ChatStore(ThreadStore, ItemStore, AttachmentStore, SearchStore):
+    """Threads, items and attachments of one database, for any acting user, and search over them."""
 
     new_thread_id = staticmethod(new_thread_id)
     new_item_id = staticmethod(new_item_id)
@@ -32,6 +33,7 @@ __all__ = [
     "ChatStore",
     "ItemRecord",
     "Page",
+    "SearchHitRecord",
     "ThreadRecord",
     "TokenRecord",
     "UserRecord",

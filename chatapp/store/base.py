@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
+from .cursors import CursorSigner
 from .records import Page, Record
 from .transactions import dialect_insert, dialect_name, run, transaction
 
@@ -23,10 +24,13 @@ class StoreBase:
         *,
         max_message_chars: int = 32_000,
         max_attachment_bytes: int = 10 * 1024 * 1024,
+        cursor_secret: Optional[str | bytes] = None,
     ):
         self.session = session
         self.max_message_chars = max_message_chars
         self.max_attachment_bytes = max_attachment_bytes
+        # Signs search cursors; the app passes its SECRET_KEY so they work on every instance.
+        self.cursors = CursorSigner(cursor_secret)
 
     def transaction(self):
         """A unit of work: `with store.transaction(): ...` commits the calls inside once."""

@@ -104,6 +104,26 @@ class AttachmentRecord(Record):
 
 
 @dataclass(slots=True)
+class SearchHitRecord(Record):
+    """One message (or other item) of the caller's that matches a search."""
+
+    thread_id: str
+    item_id: str
+    seq: int
+    thread_title: Optional[str]
+    created_at: datetime
+    role: Optional[str]
+    type: str
+    snippet: Annotated[
+        str,
+        Field(
+            description="Escaped HTML: the matching passage with each matched term in <mark>...</mark>; "
+            "no other markup."
+        ),
+    ]
+
+
+@dataclass(slots=True)
 class Page(Generic[T]):
     """One keyset page: `after` is the cursor for the next page, None on the last."""
 
