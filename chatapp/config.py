@@ -319,6 +319,8 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
     cfg["MAX_CONTENT_LENGTH"] = _int(
         env, "MAX_CONTENT_LENGTH", cfg["MAX_ATTACHMENT_BYTES"] + 64 * 1024
     )
+    # POST /api/v1/threads/import: a thread document may be larger than any other request.
+    cfg["MAX_IMPORT_BYTES"] = _int(env, "MAX_IMPORT_BYTES", 32 * 1024 * 1024)
     # How long the API trusts a token -> user lookup it made; bounds how late a revocation bites.
     cfg["API_TOKEN_CACHE_SECONDS"] = _float(env, "API_TOKEN_CACHE_SECONDS", 10.0)
     if cfg["API_TOKEN_CACHE_SECONDS"] < 0:

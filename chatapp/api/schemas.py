@@ -73,6 +73,19 @@ class SearchQuery(QueryModel):
     after: Optional[Cursor] = None
 
 
+class ExportQuery(QueryModel):
+    format: Literal["json", "markdown"] = Field("json", description="json: the importable document.")
+    include: Optional[Literal["attachments"]] = Field(None, description="attachments: their bytes too (JSON only).")
+
+
+class ExportAllQuery(QueryModel):
+    include: Optional[Literal["attachments"]] = Field(None, description="attachments: their bytes too.")
+
+
+class ImportQuery(QueryModel):
+    keep_ids: bool = Field(False, description="Keep the document's ids (409 when one exists) instead of new ones.")
+
+
 class AttachmentUpload(BaseModel):
     """multipart/form-data: the file, and optionally the thread it belongs to."""
 

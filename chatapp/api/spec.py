@@ -26,7 +26,8 @@ the same models: parameters, request body, the success answer (`response`: a sto
 class, `paged=True` for a keyset page of them, or a pydantic model; `response_content` for raw
 bytes; nothing for 204; `other_statuses` for further success codes with the same answer; `extra_responses={200: {"description": ..., "content": {...}}}` for
 other answers, such as a text/event-stream) and the error answers it can give (401, 400,
-404, 413 and 503 as they apply, plus `errors=`). `api.openapi()` builds the OpenAPI 3.1 document.
+404, 413 and 503 as they apply, plus `errors=`). `body_limit="CONFIG_KEY"` caps this route's
+body at that setting instead of MAX_CONTENT_LENGTH. `api.openapi()` builds the OpenAPI 3.1 document.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from ..errors import InvalidRequest, NotFound
@@ -161,6 +162,7 @@ class ApiRegistry:
         errors: tuple[int, ...] = (),
         tag: str = "default",
         auth: bool = True,
+        body_limit: Optional[str] = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register `rule` for `method` on the blueprint, validated and documented (see module doc)."""
 
@@ -194,6 +196,8 @@ class ApiRegistry:
                     if not ID_PATTERN.match(value):
                         raise NotFound(f"No such {name.removesuffix('_id')}.")
                 kwargs: dict[str, Any] = dict(path)
+                if body_limit is not None:  # this route's own cap, from that config key
+                    request.max_content_length = current_app.config[body_limit]
                 if query is not None:
                     kwargs["query"] = parse_query(query)
                 if body is not None:

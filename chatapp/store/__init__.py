@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..ids import new_item_id, new_thread_id
 from .accounts import AccountStore, TokenRecord, UserRecord
 from .attachments import AttachmentStore
+from .imports import AppendSummary, ImportStore, NewItem
 from .items import ItemStore
 from .records import UNSET, AttachmentRecord, ItemRecord, Page, SearchHitRecord, ThreadRecord
 from .search import SearchStore
@@ -19,8 +20,9 @@ from .threads import ThreadStore
 from .transactions import transaction
 
 
-class ChatStore(ThreadStore, ItemStore, AttachmentStore, SearchStore):
-    """Threads, items and attachments of one database, for any acting user, and search over them."""
+class ChatStore(ThreadStore, ItemStore, AttachmentStore, SearchStore, ImportStore):
+    """Threads, items and attachments of one database, for any acting user: read, written,
+    searched and imported."""
 
     new_thread_id = staticmethod(new_thread_id)
     new_item_id = staticmethod(new_item_id)
@@ -29,9 +31,11 @@ class ChatStore(ThreadStore, ItemStore, AttachmentStore, SearchStore):
 __all__ = [
     "UNSET",
     "AccountStore",
+    "AppendSummary",
     "AttachmentRecord",
     "ChatStore",
     "ItemRecord",
+    "NewItem",
     "Page",
     "SearchHitRecord",
     "ThreadRecord",

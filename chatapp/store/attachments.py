@@ -81,5 +81,15 @@ class AttachmentStore(StoreBase):
             raise NotFound("Attachment not found.")
         return AttachmentRecord.from_row(row), bytes(row.content or b"")
 
+    @reads
+    def list_thread_attachments(self, user_id: str, thread_id: str) -> list[AttachmentRecord]:
+        """The metadata of the thread's attachments, oldest first (a thread holds few)."""
+        statement = (
+            sa.select(*ATTACHMENT_COLUMNS)
+            .where(attachments.c.user_id == user_id, attachments.c.thread_id == thread_id)
+            .order_by(attachments.c.created_at, attachments.c.id)
+        )
+        return [AttachmentRecord.from_row(row) for row in self._execute(statement).all()]
+
     def delete_attachment(self, user_id: str, attachment_id: str) -> None:
         self._delete(attachments.delete().where(owned_attachment(user_id, attachment_id)), "Attachment")

@@ -20,6 +20,7 @@ from .threads import owned_thread
 from .transactions import reads, run
 
 TITLE_FROM_MESSAGE_CHARS = 80
+MAX_BATCH = 1000  # items per statement when walking a whole thread
 
 
 def owned_item(user_id: str, thread_id: str, item_id: str) -> sa.ColumnElement[bool]:
@@ -236,14 +237,38 @@ class ItemStore(StoreBase):
         return self._page([ItemRecord.from_row(row) for row in rows], limit)
 
     def iter_items(self, user_id: str, thread_id: str, *, order: str = "asc", page_size: int = 100) -> Iterator[ItemRecord]:
-        """Every item of the thread, a keyset page (one statement) at a time."""
-        after = None
+        """Every item of the thread by seq, a batch (one statement) at a time.
+
+        Batches follow the last seq seen, not an item id, so items deleted while a long walk
+        (an export) is under way are simply not seen, and new ones are, in order.
+        """
+        check_order(order)
+        if not 1 <= page_size <= MAX_BATCH:
+            raise InvalidRequest(f"page_size must be 1-{MAX_BATCH}", {"field": "page_size"})
+        after_seq = None
         while True:
-            page = self.list_items(user_id, thread_id, limit=page_size, after=after, order=order)
-            yield from page.data
-            if not page.has_more:
+            batch = self._item_batch(user_id, thread_id, after_seq, order, page_size)
+            yield from batch
+            if len(batch) < page_size:
                 return
-            after = page.after
+            after_seq = batch[-1].seq
+
+    @reads
+    def _item_batch(
+        self, user_id: str, thread_id: str, after_seq: Optional[int], order: str, limit: int
+    ) -> list[ItemRecord]:
+        stmt = (
+            sa.select(*ITEM_COLUMNS)
+            .join(threads, threads.c.id == items.c.thread_id)
+            .where(items.c.thread_id == thread_id, threads.c.user_id == user_id)
+        )
+        if after_seq is not None:
+            stmt = stmt.where(items.c.seq > after_seq if order == "asc" else items.c.seq < after_seq)
+        direction = sa.asc if order == "asc" else sa.desc
+        rows = self._execute(stmt.order_by(direction(items.c.seq)).limit(limit)).all()
+        if not rows and after_seq is None:
+            self.get_thread(user_id, thread_id)  # NotFound for a missing or foreign thread
+        return [ItemRecord.from_row(row) for row in rows]
 
     @reads
     def list_items_json(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Any, Iterator, Literal, Optional
 
 import sqlalchemy as sa
 
@@ -147,6 +147,30 @@ class ThreadStore(StoreBase):
         if not rows and after is not None:
             self._require_thread_cursor(user_id, after)
         return self._page([ThreadRecord.from_row(row) for row in rows], limit)
+
+    def iter_threads(self, user_id: str, *, page_size: int = 100) -> Iterator[ThreadRecord]:
+        """Every thread of the user, oldest first, a batch (one statement) at a time.
+
+        Batches follow the last (created_at, id) seen, so threads deleted during the walk are
+        not an error and threads renamed or active meanwhile keep their place.
+        """
+        after: Optional[tuple[datetime, str]] = None
+        while True:
+            batch = self._thread_batch(user_id, after, page_size)
+            yield from batch
+            if len(batch) < page_size:
+                return
+            after = (batch[-1].created_at, batch[-1].id)
+
+    @reads
+    def _thread_batch(self, user_id: str, after: Optional[tuple[datetime, str]], limit: int) -> list[ThreadRecord]:
+        stmt = sa.select(*THREAD_COLUMNS).where(threads.c.user_id == user_id)
+        if after is not None:
+            stmt = stmt.where(sa.tuple_(threads.c.created_at, threads.c.id) > sa.tuple_(
+                sa.literal(after[0], threads.c.created_at.type), sa.literal(after[1])
+            ))
+        stmt = stmt.order_by(threads.c.created_at, threads.c.id).limit(limit)
+        return [ThreadRecord.from_row(row) for row in self._execute(stmt).all()]
 
     def _require_thread_cursor(self, user_id: str, after: str) -> None:
         if self._execute(sa.select(threads.c.id).where(owned_thread(user_id, after))).first() is None:

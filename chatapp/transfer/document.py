@@ -1,0 +1,111 @@
+"""The thread document: what an export writes and an import accepts, defined once.
+
+`{"format": "chatapp.thread", "version": 1, "thread": {...}, "items": [...], "attachments": [...]}`:
+the thread's fields are ThreadRecord's, an item's are ItemRecord's but `thread_id`, an
+attachment's are AttachmentRecord's but `thread_id`, plus `content_base64` when the export was
+asked for the bytes. The pydantic models below validate an import with the rules of
+chatapp/rules.py and document both directions in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from ..rules import MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS, Id, ItemType, JsonValue, Metadata, Role, Title
+from ..store.records import AttachmentRecord, ItemRecord, Record, ThreadRecord
+
+FORMAT = "chatapp.thread"
+VERSION = 1
+THREAD_FIELDS = ThreadRecord.field_names()
+ITEM_FIELDS = tuple(name for name in ItemRecord.field_names() if name != "thread_id")
+ATTACHMENT_FIELDS = tuple(name for name in AttachmentRecord.field_names() if name != "thread_id")
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+Time = Annotated[AwareDatetime, AfterValidator(_utc), Field(description="ISO 8601 with a time zone.")]
+
+
+def _base64(value: str) -> str:
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not valid base64") from None
+    return value
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ThreadPart(_Part):
+    id: Id
+    title: Optional[Title] = None
+    metadata: Optional[Metadata] = None
+    created_at: Time
+    updated_at: Optional[Time] = None
+    last_seq: Annotated[int, Field(ge=0)] = 0
+
+
+class ItemPart(_Part):
+    id: Id
+    seq: Optional[Annotated[int, Field(ge=1, description="Kept on import; must increase.")]] = None
+    type: ItemType = "message"
+    role: Optional[Role] = None
+    content: Annotated[JsonValue, Field(description="A string for messages; any JSON value for other types.")]
+    metadata: Optional[Metadata] = None
+    created_at: Time
+
+
+class AttachmentPart(_Part):
+    id: Id
+    filename: Annotated[str, Field(min_length=1, max_length=MAX_FILENAME_CHARS)]
+    content_type: Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_TYPE_CHARS)]
+    size: Annotated[int, Field(ge=0)]
+    metadata: Optional[Metadata] = None
+    created_at: Optional[Time] = None
+    content_base64: Optional[Annotated[str, AfterValidator(_base64)]] = Field(
+        None, description="The bytes, in exports made with include=attachments; imports need them."
+    )
+
+    def content(self) -> Optional[bytes]:
+        return None if self.content_base64 is None else base64.b64decode(self.content_base64)
+
+
+class ThreadDocument(_Part):
+    """One thread with all its items in order, and its attachments."""
+
+    format: Literal["chatapp.thread"]
+    version: Literal[1]
+    thread: ThreadPart
+    items: list[ItemPart] = []
+    attachments: list[AttachmentPart] = []
+
+
+@dataclass(slots=True)
+class ImportResult(Record):
+    thread: ThreadRecord
+    items: Annotated[int, Field(ge=0, description="Items imported.")]
+    attachments: Annotated[int, Field(ge=0, description="Attachments imported (with their bytes).")]
+    attachments_without_content: Annotated[
+        list[str], Field(description="Ids of the document's attachments that came without content_base64: not imported.")
+    ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thread": self.thread.to_dict(),
+            "items": self.items,
+            "attachments": self.attachments,
+            "attachments_without_content": self.attachments_without_content,
+        }
