@@ -1,4 +1,4 @@
-"""The `flask chat` commands: doctor, stats, create-user and create-token."""
+"""The `flask chat` commands: doctor, stats, create-user, create-token and import-legacy."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from .config import mask_url
 from .errors import ChatError
 from .extensions import db
 from .health import database_status
+from .legacy.importer import LegacyImport, Report
+from .legacy.source import LegacySource, SourceError
 from .models import ApiToken, Attachment, Thread, ThreadItem, User
-from .services import account_store
+from .services import account_store, chat_store
 from .store.transactions import run
 
 COUNTED_TABLES = {"users": User, "api_tokens": ApiToken, "threads": Thread, "items": ThreadItem, "attachments": Attachment}
@@ -106,3 +108,61 @@ def create_token(email: str, name: str) -> None:
         fail(exc.message)
     click.echo(plain)
     click.echo(f"token {record.id} ({record.name}) for {user.email}; it is shown only this once.", err=True)
+
+
+@chat.command("import-legacy")
+@click.option("--from", "source_url", required=True, metavar="URL",
+              help="The legacy database: postgresql://... or sqlite:///path. Opened read-only.")
+@click.option("--owner", "owner_email", metavar="EMAIL",
+              help="The account that gets the threads without a user id (seeds 002 and 004).")
+@click.option("--dry-run", is_flag=True, help="Report what an import would do; write nothing.")
+@with_appcontext
+def import_legacy(source_url: str, owner_email: str | None, dry_run: bool) -> None:
+    """Import the chat tables of a legacy database (the seed notes' schemas) into chatapp.
+
+    Running it again imports only what is new. Exits 2 when some rows were skipped (listed).
+    """
+    try:
+        owner_id = account_store().find_user_by_email(owner_email).id if owner_email else None
+        with LegacySource(source_url) as source:
+            job = LegacyImport(chat_store(), account_store(), source, owner_id=owner_id, dry_run=dry_run)
+            found = job.detect()
+            if not found:
+                fail(f"no legacy chat tables found in {source.display_url} (see docs/DATA.md for the shapes)")
+            click.echo(f"source: {source.display_url} (read-only)")
+            for shape in found:
+                click.echo(f"found:  {', '.join(shape.tables)} (seed {shape.shape.seeds})")
+            unowned = job.rows_without_owner()
+            if unowned and owner_id is None:
+                fail(f"{', '.join(unowned)} hold threads without a user id: pass --owner EMAIL to say whose they are")
+            with click.progressbar(length=job.total_rows(), label="importing", file=sys.stderr) as bar:
+                job.progress = bar.update
+                report = job.run()
+    except (SourceError, ChatError) as exc:
+        fail(str(exc) if isinstance(exc, SourceError) else exc.message)
+    print_report(report, dry_run)
+    if report.bad_rows:
+        sys.exit(2)
+
+
+def print_report(report: Report, dry_run: bool) -> None:
+    """Counts per legacy table, then every skipped or changed row with its id and the reason."""
+    if dry_run:
+        click.secho("dry run: nothing was written; a real run would give these counts", fg="yellow")
+    headers = ("table", "read", "imported", "already there", "skipped", "changed")
+    rows = [
+        (name, counts.read, counts.imported, counts.present, counts.skipped, counts.changed)
+        for name, counts in report.tables.items()
+    ]
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(cell).ljust(widths[0]) if i == 0 else str(cell).rjust(widths[i]) for i, cell in enumerate(row)))
+    click.echo(f"users (external ids): {len(report.users)}")
+    if report.clipped:
+        click.echo(f"messages clipped to MAX_MESSAGE_CHARS: {report.clipped} (whole text in metadata.legacy.content)")
+    for row in report.changed_rows:
+        click.echo(f"changed: {row.table} {row.legacy_id}: {row.reason}")
+    if report.bad_rows:
+        click.secho(f"skipped {len(report.bad_rows)} rows:", fg="yellow", err=True)
+        for row in report.bad_rows:
+            click.echo(f"  {row.table} {row.legacy_id}: {row.reason}", err=True)

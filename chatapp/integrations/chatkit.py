@@ -35,6 +35,7 @@ from ..rules import MAX_FILENAME_CHARS, MAX_PAGE, MAX_TITLE_CHARS
 from ..extensions import db
 from ..services import account_store, chat_store
 from ..store import AttachmentRecord, ChatStore, ItemRecord, ThreadRecord
+from .chatkit_items import CHATKIT_KEY, stored_fields
 
 try:
     from chatkit import widgets as chatkit_widgets
@@ -60,9 +61,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
 
 log = logging.getLogger("chatapp.chatkit")
 
-CHATKIT_KEY = "chatkit"  # the reserved metadata key holding the ChatKit JSON
 DYNAMIC_KEY = "chatkit_dynamic_widgets"  # where template-built widgets sit in an item
-MESSAGE_ROLES = {"user_message": "user", "assistant_message": "assistant"}
 
 _items = TypeAdapter(ThreadItem)
 _attachments = TypeAdapter(Attachment)
@@ -117,10 +116,6 @@ def plain_text(item: UserMessageItem | AssistantMessageItem) -> str:
     if isinstance(item, UserMessageItem):
         return "".join(part.text for part in item.content)
     return "\n\n".join(part.text for part in item.content)
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- ChatKit objects <-> chatapp records -------------------------------------------------
@@ -178,21 +173,14 @@ def restore_dynamic_widgets(item: BaseModel, data: dict[str, Any], marks: list[l
 
 
 def item_fields(item: ThreadItem, max_message_chars: int) -> dict[str, Any]:
-    """The chatapp item (type, role, content, metadata) that stores this ChatKit item."""
-    data = item.model_dump(mode="json")
-    role = MESSAGE_ROLES.get(item.type)
-    if role is not None:
-        text = plain_text(item)  # type: ignore[arg-type]
-        if text.strip():
-            return {
-                "type": "message",
-                "role": role,
-                "content": clip(text, max_message_chars),
-                "metadata": {CHATKIT_KEY: data},
-            }
-    # Everything else, including a message with no text yet (chatapp messages need text).
-    marks = dynamic_widgets(item)
-    return {"type": item.type, "role": None, "content": data, "metadata": {DYNAMIC_KEY: marks} if marks else {}}
+    """The chatapp item (type, role, content, metadata) that stores this ChatKit item
+    (chatkit_items.stored_fields), with the marks of any template-built widgets."""
+    fields = stored_fields(item.model_dump(mode="json"), max_message_chars)
+    if fields["type"] != "message":
+        marks = dynamic_widgets(item)
+        if marks:
+            fields["metadata"] = {DYNAMIC_KEY: marks}
+    return fields
 
 
 def item_from_record(record: ItemRecord) -> Optional[ThreadItem]:

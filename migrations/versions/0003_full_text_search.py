@@ -28,7 +28,7 @@ down_revision = '0002'
 branch_labels = None
 depends_on = None
 
-log = logging.getLogger("chatapp")
+log = logging.getLogger("alembic.runtime.migration")  # printed once, with the migration lines
 
 SEARCH_TEXT_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION chatapp_search_text(content jsonb) RETURNS text
