@@ -73,7 +73,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from bench import http_bench, link_bench, machine, pagination, peer_bench, report, statements, store_bench
+    from bench import http_bench, import_bench, link_bench, machine, pagination, peer_bench, report, search_bench, statements, store_bench
     from bench.seed import seed
 
     ensure_wrk()
@@ -117,6 +117,13 @@ def main() -> None:
         results["link"] = link_bench.run(
             seeded, delay_ms=args.link_delay_ms, rounds=1 if args.quick else 3, seconds=2 if args.quick else 8
         )
+        # Last: it adds about 300,000 messages (29,000 with --quick) that the other steps must not see.
+        step("search latency, legacy import speed, export memory (issue #15)")
+        results["data"] = {
+            "search": search_bench.run(quick=args.quick),
+            "legacy": import_bench.run_legacy(quick=args.quick),
+            "export": import_bench.run_export(quick=args.quick),
+        }
     finally:
         if not args.keep_database:
             drop_database()
