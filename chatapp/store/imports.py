@@ -119,7 +119,7 @@ class ImportStore(StoreBase):
         summary = AppendSummary()
         with self.transaction():
             last_seq = self._lock_thread(user_id, thread_id)
-            stored = self._stored_bodies(thread_id, [row["id"] for row in rows]) if last_seq else {}
+            stored = self._stored_bodies(user_id, thread_id, [row["id"] for row in rows]) if last_seq else {}
             seq, fresh, seen = last_seq, [], set()
             for index, row in enumerate(rows):
                 if row["id"] in seen:
@@ -146,7 +146,7 @@ class ImportStore(StoreBase):
                 values: dict[str, Any] = {"last_seq": seq}
                 if fresh:
                     values["updated_at"] = updated_at or utcnow()
-                self._execute(threads.update().where(threads.c.id == thread_id).values(**values))
+                self._execute(threads.update().where(owned_thread(user_id, thread_id)).values(**values))
         summary.appended, summary.last_seq = len(fresh), seq
         return summary
 
@@ -185,12 +185,14 @@ class ImportStore(StoreBase):
             raise NotFound("Thread not found.")
         return last_seq
 
-    def _stored_bodies(self, thread_id: str, ids: list[str]) -> dict[str, tuple]:
+    def _stored_bodies(self, user_id: str, thread_id: str, ids: list[str]) -> dict[str, tuple]:
+        """The (type, role, content, metadata) of those ids already in the user's thread."""
         found: dict[str, tuple] = {}
+        owned = sa.select(threads.c.id).where(owned_thread(user_id, thread_id))
         for start in range(0, len(ids), INSERT_BATCH):
             rows = self._execute(
                 sa.select(items.c.id, items.c.type, items.c.role, items.c.content, items.c.metadata).where(
-                    items.c.thread_id == thread_id, items.c.id.in_(ids[start:start + INSERT_BATCH])
+                    items.c.thread_id.in_(owned), items.c.id.in_(ids[start:start + INSERT_BATCH])
                 )
             ).all()
             found.update({row.id: (row.type, row.role, row.content, row.metadata or {}) for row in rows})
