@@ -1,9 +1,9 @@
-"""The seed notes' legacy schemas (their DDL and models, per backend) and sample rows for them.
+"""The seed notes' legacy schemas (their DDL and models, per backend) and helpers around them.
 
-`build(engine, shapes)` creates the chosen shapes' tables in an empty database and fills them
-with the rows of `SAMPLES`: Hindi and Hinglish text, NULLs, ties in created_at (and in seed
-003's sort_key), an empty thread, and bad rows. Each sample row says what the import must make
-of it, so the tests check every field against the same table.
+`create(engine, seeds)` makes the tables as the seed notes wrote them (PostgreSQL) or as close
+as SQLite comes; `insert` writes rows the way the legacy apps did; `table_digest` shows a source
+was left unchanged; `report_rows` reads the import's summary. The sample rows themselves are in
+tests/legacy_samples.py.
 """
 
 from __future__ import annotations
