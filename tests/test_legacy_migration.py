@@ -21,7 +21,7 @@ from chatapp.services import chat_store  # noqa: E402
 from chatapp.store.accounts import AccountStore  # noqa: E402
 from conftest import BACKENDS, create_pg_database, drop_pg_database  # noqa: E402
 from legacy_samples import fill_002, fill_004  # noqa: E402
-from legacy_schemas import TIE, at, insert, report_rows, table_digest  # noqa: E402
+from legacy_schemas import TIE, at, create, insert, report_rows, table_digest  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APP_CONFIG = {"MAX_MESSAGE_CHARS": 60}
@@ -158,6 +158,42 @@ def test_a_thread_id_taken_by_another_user_is_skipped_with_its_rows(app, legacy_
     assert f"chat_messages 1: its thread {session} was skipped" in result.output
     assert first.get(f"/threads/{session}").get_json()["title"] == "mine already"
     assert first.get(f"/threads/{session}/items").get_json()["data"] == []
+
+
+def test_a_skipped_thread_does_not_stop_its_owners_other_threads(app, tmp_path):
+    """The first thread of an external user conflicts (its unit rolls back); the second imports."""
+    with app.app_context():
+        backend = db.engine.dialect.name
+    url = f"sqlite:///{tmp_path / 'chatkit.db'}" if backend == "sqlite" else create_pg_database("legacy")
+    engine = sa.create_engine(url)
+    try:
+        create(engine, ["000/001"])
+        prefix = secrets.token_hex(3)
+        taken, free = f"{prefix}-a-taken", f"{prefix}-b-free"  # the taken one comes first
+        insert(engine, "chatkit_thread", [
+            {"id": taken, "userId": f"{prefix}-host", "metadata": {}, "createdAt": at(0), "updatedAt": at(0)},
+            {"id": free, "userId": f"{prefix}-host", "metadata": {}, "createdAt": at(1), "updatedAt": at(1)},
+        ], json_columns=("metadata",))
+        insert(engine, "chatkit_thread_item", [
+            {"id": "m1", "threadId": taken, "type": "user", "content": {"content": "first"}, "createdAt": at(0)},
+            {"id": "m2", "threadId": free, "type": "user", "content": {"content": "second"}, "createdAt": at(1)},
+        ], json_columns=("content",))
+        somebody = owner(app)
+        with app.app_context():
+            chat_store().create_thread(somebody.user_id, thread_id=taken)
+            db.session.remove()
+        result = app.test_cli_runner().invoke(args=["chat", "import-legacy", "--from", url])
+        assert result.exit_code == 2, result.output
+        assert report_rows(result.output)["chatkit_thread"] == [2, 1, 0, 1, 0]
+        with app.app_context():
+            host = AccountStore(db.session).ensure_external_user(f"{prefix}-host")
+            items = chat_store().list_items(host, free).data
+            db.session.remove()
+        assert [(i.role, i.content) for i in items] == [("user", "second")]
+    finally:
+        engine.dispose()
+        if backend == "postgresql":
+            drop_pg_database(url)
 
 
 def test_long_messages_are_clipped_with_the_whole_text_kept(app, legacy_004):

@@ -193,9 +193,12 @@ class LegacyImport:
         for item in items:
             item.created_at = previous = item.created_at or previous
         updated_at = max([thread.updated_at or created_at] + [item.created_at for item in items])
+        # Provisioned (and committed) before the unit, so a unit rolled back leaves the cached id
+        # valid; a dry run provisions inside the unit it rolls back.
+        owner = None if self.dry_run else self._owner(thread)
         try:
             with self.store.transaction():
-                owner = self._owner(thread)
+                owner = owner or self._owner(thread)
                 record, created = self.store.import_thread(
                     owner,
                     thread_id=thread.thread_id,
