@@ -140,6 +140,9 @@ def import_legacy(source_url: str, owner_email: str | None, dry_run: bool) -> No
                 report = job.run()
     except (SourceError, ChatError) as exc:
         fail(str(exc) if isinstance(exc, SourceError) else exc.message)
+    except sa.exc.DBAPIError as exc:  # e.g. the legacy database went away mid-read
+        reason = str(exc.orig).strip().splitlines()[0]
+        fail(f"the import stopped: {reason}; the threads imported so far stay, and running it again goes on")
     print_report(report, dry_run)
     if report.bad_rows:
         sys.exit(2)

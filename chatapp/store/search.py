@@ -20,6 +20,7 @@ the markers become <mark> tags, so a snippet holds no markup but those.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Optional
 
@@ -142,21 +143,10 @@ class SearchStore(StoreBase):
         else:
             params.update(match=query.fts5(), start=START, stop=STOP, snippet_tokens=SNIPPET_TOKENS)
         rows = self._execute(SEARCH_STATEMENTS[dialect, after is not None], params).all()
+        # No rows: no match, or (PostgreSQL's parser disagreeing with parse_search) nothing to find.
         if not rows and self._postgres and self._execute(NOTHING_TO_FIND, {"q": q}).scalar():
             raise InvalidRequest("q has no words to search for.", {"field": "q"})
-        hits = [
-            SearchHitRecord(
-                thread_id=row.thread_id,
-                item_id=row.item_id,
-                seq=row.seq,
-                thread_title=row.thread_title,
-                created_at=row.created_at,
-                role=row.role,
-                type=row.type,
-                snippet=marked_snippet(row.snippet),
-            )
-            for row in rows[:limit]
-        ]
+        hits = [replace(SearchHitRecord.from_row(row), snippet=marked_snippet(row.snippet)) for row in rows[:limit]]
         cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
