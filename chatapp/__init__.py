@@ -20,7 +20,7 @@ from .proxy import configure_proxy as trust_configured_proxies
 from .reconnect import install_connect_retry, install_idle_ping
 from .requestlog import RequestIdFilter, WerkzeugRequestLineFilter, configure_request_log
 from .startup import serves_requests
-from .transactions import install_autocommit_reset
+from .store.transactions import install_autocommit_reset
 from .ui import bp as ui_bp
 from .ui.security import configure_browser_security
 

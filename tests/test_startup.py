@@ -88,7 +88,7 @@ def test_db_upgrade_logs_each_of_chatapps_lines_once(tmp_path):
 
 
 def test_importing_chatapp_hashes_no_password(tmp_path):
-    probe = "import chatapp.accounts as accounts; print(accounts._dummy_hash.cache_info().currsize)"
+    probe = "import chatapp.store.accounts as accounts; print(accounts._dummy_hash.cache_info().currsize)"
     result = run([sys.executable, "-c", probe], tmp_path, environment(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0"  # scrypt runs at the first unknown-email login, not at import
