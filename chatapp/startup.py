@@ -27,6 +27,8 @@ def exit_on_startup_error() -> Iterator[None]:
         raise SystemExit(f"error: {exc}") from None
 
 
+# What a connect that fails raises: a missing database, a refused or unreachable server, a bad password.
+CONNECTION_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]+)" does not exist')
 
 
@@ -53,7 +55,7 @@ def exit_on_connection_error(url: sa.URL) -> Iterator[None]:
     ends the command with one line on stderr and exit status 1."""
     try:
         yield
-    except sa.exc.DBAPIError as exc:
+    except CONNECTION_ERRORS as exc:
         raise SystemExit(f"error: {connection_error_message(exc, url)}") from None
 
 

@@ -55,14 +55,15 @@ def test_db_upgrade_with_an_unsupported_url_scheme_is_one_line(tmp_path):
     assert_one_line_failure(result, "DATABASE_URL has the scheme 'mysql'", max_lines=1)
 
 
-def test_db_upgrade_on_a_missing_database_names_the_createdb_command(tmp_path):
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["chat", "stats"], ["chat", "create-token", "a@example.com"]])
+def test_a_missing_database_is_one_line_naming_the_createdb_command(tmp_path, command):
     require_postgres()
     url = create_pg_database("chatapp_startup")
     drop_pg_database(url)  # a real server, and a database name known not to exist on it
     missing = url.rsplit("/", 1)[1]
     env = environment(tmp_path, DATABASE_URL=url, SECRET_KEY=TEST_SECRET_KEY)
 
-    result = run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], tmp_path, env)
+    result = run([str(BIN / "flask"), "--app", "wsgi", *command], tmp_path, env)
 
     line = assert_one_line_failure(result, f'the database "{missing}" does not exist')
     assert re.search(rf"`createdb (-h \S+ )?(-p \d+ )?(-U \S+ )?{missing}`", line), line
