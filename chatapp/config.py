@@ -1,7 +1,7 @@
-"""chatapp's own configuration: database URLs (normalization, Neon SSL, the SQLite fallback),
-engine options and the SECRET_KEY rules, assembled into Flask config keys.
+"""chatapp's own configuration: database URLs, engine options and the SECRET_KEY rules, as Flask config.
 
-The typed environment variables themselves are defined once, in chatapp.settings.
+Database URLs: normalization, Neon's SSL, the SQLite fallback. The typed environment variables
+themselves are defined once, in chatapp.settings.
 """
 
 from __future__ import annotations
