@@ -21,9 +21,10 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-chatkit.txt
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
+# CHATAPP_ENV=development: without SECRET_KEY, a key generated once into instance/secret_key.
 run: $(VENV)/.runtime
-	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+	CHATAPP_ENV=development $(BIN)/flask --app wsgi db upgrade
+	CHATAPP_ENV=development $(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from typing import Any, Callable
 
 import click
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from .extensions import db
 from .health import database_status
 from .models import ApiToken, Attachment, Thread, ThreadItem, User
 from .services import account_store
+from .startup import CONNECTION_ERRORS, connection_error_message
 from .store.transactions import run
 
 COUNTED_TABLES = {"users": User, "api_tokens": ApiToken, "threads": Thread, "items": ThreadItem, "attachments": Attachment}
@@ -23,6 +26,20 @@ COUNTED_TABLES = {"users": User, "api_tokens": ApiToken, "threads": Thread, "ite
 def fail(message: str) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(1)
+
+
+def database_command(command: Callable[..., Any]) -> Callable[..., Any]:
+    """with_appcontext, and a database that cannot be reached (missing, refused, bad password)
+    ends the command with one line instead of a traceback."""
+
+    @functools.wraps(command)
+    def run_command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CONNECTION_ERRORS as exc:
+            fail(connection_error_message(exc, db.engine.url))
+
+    return with_appcontext(run_command)
 
 
 @click.group()
@@ -60,7 +77,7 @@ def doctor() -> None:
 
 
 @chat.command()
-@with_appcontext
+@database_command
 def stats() -> None:
     """Count users, threads, items and attachments."""
     try:
@@ -82,7 +99,7 @@ def row_counts() -> dict[str, int]:
 @chat.command("create-user")
 @click.argument("email")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@with_appcontext
+@database_command
 def create_user(email: str, password: str) -> None:
     """Create a user who can log in with EMAIL and the password."""
     try:
@@ -95,7 +112,7 @@ def create_user(email: str, password: str) -> None:
 @chat.command("create-token")
 @click.argument("email")
 @click.option("--name", default="CLI token", show_default=True, help="A label for the token.")
-@with_appcontext
+@database_command
 def create_token(email: str, name: str) -> None:
     """Create an API token for EMAIL and print it once."""
     accounts = account_store()
