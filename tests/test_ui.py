@@ -19,7 +19,7 @@ from chatapp.assistant.offline import OfflineAssistant
 from chatapp.extensions import db
 from chatapp.models import User
 from chatapp.store import chat_store
-from chatapp.ui.rendering import is_safe_link, render_markdown
+from chatapp.ui.markdown import is_safe_link, render_markdown
 from conftest import free_port, make_app
 
 APP_CONFIG = {

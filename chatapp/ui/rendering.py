@@ -8,9 +8,7 @@ from typing import Any, Optional, Union
 from markupsafe import Markup
 
 from . import bp
-from .markdown import is_safe_link, render_markdown
-
-__all__ = ["is_safe_link", "render_markdown", "relative_time", "exact_time", "reply_problem"]
+from .markdown import render_markdown
 
 # What a failed or cut-short reply says to people; the error's own message goes in a disclosure.
 PROBLEMS = {
