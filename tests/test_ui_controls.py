@@ -78,7 +78,15 @@ def test_copy_buttons_put_messages_and_code_on_the_clipboard(served, page):
     assert page.problems == []
 
 
-def test_copy_button_for_a_streamed_reply_and_the_one_time_api_token(served, page):
+def test_copy_button_for_a_streamed_reply_and_the_one_time_api_token(served, browser):
+    page = new_page(browser, viewport=PHONE, color_scheme="dark", permissions=["clipboard-read", "clipboard-write"])
+    try:
+        copy_a_streamed_reply_and_a_token(served, page)
+    finally:
+        page.context.close()
+
+
+def copy_a_streamed_reply_and_a_token(served, page):
     register(page, served.base)
     send(page, "Copy me")
     reply = page.locator(".msg-assistant").last

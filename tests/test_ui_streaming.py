@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from browser import chromium, register, send, serve, watch
+from browser import DESKTOP, PHONE, chromium, register, send, serve, watch
 from chatapp.ui.markdown import render_markdown
 from conftest import BACKENDS
 from fake_llm import FakeLLM
@@ -75,14 +75,19 @@ def browser():
         yield browser
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+def new_page(browser, viewport=DESKTOP, scheme="light"):
+    context = browser.new_context(viewport=viewport, color_scheme=scheme)
     context.set_default_timeout(20_000)
     tab = context.new_page()
     tab.problems = watch(tab)  # type: ignore[attr-defined]
+    return tab
+
+
+@pytest.fixture
+def page(browser):
+    tab = new_page(browser)
     yield tab
-    context.close()
+    tab.context.close()
 
 
 def thread_id_of(page) -> str:
@@ -100,8 +105,20 @@ def shown(page) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize("how", ["button", "escape"])
-def test_stop_ends_the_stream_and_the_partial_reply_is_stored_as_incomplete(served, page, llm, how):
+@pytest.fixture
+def screen(request, browser):
+    """A page on the requested (viewport, colour scheme)."""
+    viewport, scheme = request.param
+    tab = new_page(browser, viewport, scheme)
+    yield tab
+    tab.context.close()
+
+
+@pytest.mark.parametrize(
+    "how, screen", [("button", (PHONE, "dark")), ("escape", (DESKTOP, "light"))], indirect=["screen"], ids=["button-phone-dark", "escape-desktop-light"]
+)
+def test_stop_ends_the_stream_and_the_partial_reply_is_stored_as_incomplete(served, screen, llm, how):
+    page = screen
     email = register(page, served.base)
     llm.script("reply", deltas=LONG_REPLY, delay=0.05)
     send(page, "Write something long")
@@ -158,7 +175,9 @@ def test_one_reply_at_a_time_keeps_the_page_in_stored_order(served, page, llm):
     assert page.problems == []
 
 
-def test_live_markdown_renders_as_it_arrives_and_nothing_hostile_becomes_live(served, page, llm):
+@pytest.mark.parametrize("screen", [(DESKTOP, "light"), (PHONE, "dark")], indirect=True, ids=["desktop-light", "phone-dark"])
+def test_live_markdown_renders_as_it_arrives_and_nothing_hostile_becomes_live(served, screen, llm):
+    page = screen
     register(page, served.base)
     deltas = [HOSTILE_MARKDOWN[index : index + 3] for index in range(0, len(HOSTILE_MARKDOWN), 3)]
     llm.script("reply", deltas=deltas, delay=0.02)
@@ -190,6 +209,10 @@ def test_live_markdown_equals_the_server_rendering(served, page):
         "```\nunclosed fence <b>\n",
         "    indented <code>\n\n1. one\n2. two\n\n> quote **bold** _em_ ~~gone~~ `tick`\n\n---\n\nline  \nbreak &amp; &copy; &#x3C;",
         "```js\nconst x = '<img src=x onerror=alert(1)>';\n```",
+        # tests/test_ui.py's hostile Markdown, as stored replies render it
+        "# Title\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n"
+        "[x](javascript:alert(3)) [y](JAVASCRIPT:alert(4)) [z](data:text/html,hi) ![i](https://example.com/t.png)\n\n"
+        "[ok](https://example.com/docs)\n\n```python\nprint('" + "x" * 150 + "')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
     ]
     live = page.evaluate("corpus => corpus.map(text => ChatMarkdown.renderHTML(text))", corpus)
     server = [re.sub(r'</?span[^>]*>', "", str(render_markdown(text))) for text in corpus]  # highlighting aside
