@@ -45,7 +45,7 @@ class Seeded:
 
 
 def seed() -> Seeded:
-    from chatapp.accounts import AccountStore
+    from chatapp.store.accounts import AccountStore
     from chatapp.extensions import db
     from chatapp.store import ChatStore
 

@@ -96,7 +96,7 @@ def configure_extensions(app: Flask) -> None:
             configure_sqlite(db.engine)
         elif db.engine.dialect.name == "postgresql":
             from .reconnect import install_connect_retry, install_idle_ping
-            from .transactions import install_autocommit_reset
+            from .store.transactions import install_autocommit_reset
 
             pool = app.config["DB_POOL"]
             install_connect_retry(db.engine, pool.connect_timeout)

@@ -136,7 +136,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
-        from .transactions import translate_db_error  # local: it imports this module
+        from .store.transactions import translate_db_error  # local: it imports this module
 
         translated = translate_db_error(error)
         if translated is not None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-MAX_ID_LENGTH = 64
-
 ITEM_PREFIXES = {"message": "msg", "tool_call": "tc", "attachment": "att"}
 
 

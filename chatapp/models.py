@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
-from .ids import MAX_ID_LENGTH
+from .rules import MAX_ID_LENGTH
 
 
 class UTCDateTime(sa.TypeDecorator):

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from chatapp.accounts import AccountStore
+from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 from conftest import make_user
 

@@ -12,9 +12,9 @@ from typing import Iterator, Mapping, Optional
 import pytest
 from flask import Flask
 
-from chatapp.accounts import AccountStore
+from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
-from chatapp.store import chat_store
+from chatapp.services import chat_store
 from conftest import create_pg_database, drop_pg_database, make_app
 from servers import gunicorn_server, migrate
 

@@ -20,7 +20,7 @@ from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
 from chatapp import create_app
-from chatapp.accounts import AccountStore
+from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from chatapp.accounts import AccountStore, hash_token
+from chatapp.store.accounts import AccountStore, hash_token
 from chatapp.errors import Conflict, InvalidRequest, NotFound
 from chatapp.extensions import db
 from chatapp.models import ApiToken, User

@@ -7,9 +7,14 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from api_client import ApiClient, assert_error, make_token
-from chatapp.accounts import AccountStore
+from chatapp.store.accounts import AccountStore
 from chatapp.api.auth import TokenCache
-from chatapp.api.schemas import Item, ItemPage, Thread, ThreadPage
+from chatapp.api.spec import page_model
+from chatapp.store import ItemRecord, ThreadRecord
+
+# The documented answers: the store's records, and keyset pages of them.
+Item, Thread = TypeAdapter(ItemRecord), TypeAdapter(ThreadRecord)
+ItemPage, ThreadPage = TypeAdapter(page_model(ItemRecord)), TypeAdapter(page_model(ThreadRecord))
 from chatapp.extensions import db
 from conftest import make_app
 
@@ -94,7 +99,7 @@ def test_cookie_session_does_not_authenticate_the_api(app, alice):
 
 def test_thread_lifecycle(alice):
     created = alice.new_thread(title="Plans", metadata={"k": [1, 2]})
-    Thread.model_validate(created)
+    Thread.validate_python(created)
     assert created["title"] == "Plans" and created["metadata"] == {"k": [1, 2]}
     assert created["id"].startswith("thr_") and created["created_at"].endswith("+00:00")
     thread_id = created["id"]
@@ -144,7 +149,7 @@ def test_thread_list_pages_most_recently_active_first(app):
     carol.new_item(ids[1])  # activity moves thread 1 to the front
     expected = [ids[1], ids[4], ids[3], ids[2], ids[0]]
     first = carol.get("/threads", query_string={"limit": 2}).get_json()
-    ThreadPage.model_validate(first)
+    ThreadPage.validate_python(first)
     assert [t["id"] for t in first["data"]] == expected[:2] and first["has_more"] is True
     assert first["after"] == expected[1]
     rest = carol.get("/threads", query_string={"limit": 10, "after": first["after"]}).get_json()
@@ -190,7 +195,7 @@ def test_bad_thread_bodies_are_400_naming_the_field(alice, body, field):
 def test_item_lifecycle(alice):
     thread_id = alice.new_thread()["id"]
     first = alice.new_item(thread_id, "Hi there", metadata={"lang": "en"})
-    Item.model_validate(first)
+    Item.validate_python(first)
     assert (first["seq"], first["type"], first["role"], first["content"]) == (1, "message", "user", "Hi there")
     assert first["thread_id"] == thread_id and first["id"].startswith("msg_")
     tool = alice.post(
@@ -212,7 +217,7 @@ def test_item_lifecycle(alice):
     assert_error(alice.get(item_path), 404, "not_found")
     assert_error(alice.delete(item_path), 404, "not_found")
     listed = alice.get(f"/threads/{thread_id}/items").get_json()
-    ItemPage.model_validate(listed)
+    ItemPage.validate_python(listed)
     assert [i["seq"] for i in listed["data"]] == [2]
 
 
@@ -375,5 +380,5 @@ def test_openapi_document_is_generated_from_the_models(app):
 def test_answers_match_the_spec_models(alice):
     thread = alice.new_thread(title="typed")
     alice.new_item(thread["id"], "a")
-    TypeAdapter(ThreadPage).validate_python(alice.get("/threads").get_json())
-    TypeAdapter(ItemPage).validate_python(alice.get(f"/threads/{thread['id']}/items").get_json())
+    ThreadPage.validate_python(alice.get("/threads").get_json())
+    ItemPage.validate_python(alice.get(f"/threads/{thread['id']}/items").get_json())

@@ -7,7 +7,11 @@ import io
 import pytest
 
 from api_client import ApiClient, assert_error
-from chatapp.api.schemas import Attachment
+from pydantic import TypeAdapter
+
+from chatapp.store import AttachmentRecord
+
+Attachment = TypeAdapter(AttachmentRecord)  # the documented answer
 
 APP_CONFIG = {"MAX_ATTACHMENT_BYTES": 2048, "MAX_CONTENT_LENGTH": 8192}
 
@@ -27,7 +31,7 @@ def test_attachment_lifecycle(alice):
     created = upload(alice, b"hello, file", thread_id=thread_id)
     assert created.status_code == 201, created.get_data(as_text=True)
     body = created.get_json()
-    Attachment.model_validate(body)
+    Attachment.validate_python(body)
     assert (body["filename"], body["content_type"], body["size"], body["thread_id"]) == (
         "notes.txt",
         "text/plain",

@@ -13,7 +13,7 @@ from chatapp.assistant.offline import OFFLINE_MODEL, OfflineAssistant, offline_r
 from chatapp.assistant.openai_compatible import rag_fields, usage_from
 from chatapp.config import AssistantSettings, ConfigError
 from chatapp.errors import UpstreamError, UpstreamTimeout
-from chatapp.records import ItemRecord
+from chatapp.store import ItemRecord
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

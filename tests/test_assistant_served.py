@@ -16,7 +16,7 @@ import pytest
 
 from api_client import make_token
 from chatapp.extensions import db
-from chatapp.store import chat_store
+from chatapp.services import chat_store
 from conftest import make_user
 from fake_llm import FakeLLM
 from browser import CHROMIUM, CHROMIUM_ARGS

@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from chatapp.extensions import db
-from chatapp.store import chat_store
+from chatapp.services import chat_store
 from conftest import free_port, make_app
 from fake_llm import DEFAULT_DELTAS, FakeLLM
 from test_ui import csrf_token, register, start_chat, user_id_for

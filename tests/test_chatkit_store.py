@@ -63,11 +63,11 @@ from chatkit.types import (  # noqa: E402
 )
 from chatkit.widgets import Card, Col, DynamicWidgetComponent, DynamicWidgetRoot, Text, WidgetTemplate  # noqa: E402
 
-from chatapp.accounts import AccountStore  # noqa: E402
+from chatapp.store.accounts import AccountStore  # noqa: E402
 from chatapp.errors import Conflict, InvalidRequest, NotFound  # noqa: E402
 from chatapp.extensions import db  # noqa: E402
 from chatapp.integrations.chatkit import ChatKitStore, MissingUserId  # noqa: E402
-from chatapp.store import chat_store  # noqa: E402
+from chatapp.services import chat_store  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Loading any stored Card/Text warns in the SDK itself; the tests build a few on purpose.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from chatapp.accounts import AccountStore
+from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 from conftest import make_app
 

@@ -13,7 +13,7 @@ import pytest
 
 from api_client import make_token
 from chatapp import create_app
-from chatapp.accounts import TOKEN_PREFIX, AccountStore
+from chatapp.store.accounts import TOKEN_PREFIX, AccountStore
 from chatapp.config import ConfigError, load_settings
 from chatapp.extensions import db
 from conftest import create_pg_database, drop_pg_database, make_app

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from api_client import make_token
-from chatapp.accounts import AccountStore
+from chatapp.store.accounts import AccountStore
 from chatapp.errors import DatabaseUnavailable
 from chatapp.extensions import db
 from chatapp.store import ChatStore

@@ -13,9 +13,9 @@ from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
 from api_client import ApiClient
-from chatapp.accounts import AccountStore
+from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
-from chatapp.store import chat_store
+from chatapp.services import chat_store
 from conftest import create_pg_database, drop_pg_database, make_app
 from pgproxy import PgProxy
 

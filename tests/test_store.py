@@ -10,7 +10,8 @@ import pytest
 
 from chatapp.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from chatapp.extensions import db
-from chatapp.store import ChatStore, chat_store
+from chatapp.services import chat_store
+from chatapp.store import ChatStore
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_message_validation(store, user_id):
             store.add_item(user_id, thread.id, **kwargs)
         assert info.value.details["field"] == field
     assert store.list_items(user_id, thread.id).data == []
-    assert store.get_thread(user_id, thread.id).item_count == 0
+    assert store.get_thread(user_id, thread.id).last_seq == 0
 
 
 def test_retry_with_same_client_id_never_duplicates(store, user_id):
@@ -297,14 +298,14 @@ def test_concurrent_appends_keep_a_gapless_sequence(app, user_id):
     assert errors == []
     with app.app_context():
         store = chat_store()
-        everything = store.list_items(user_id, thread.id, limit=1000).data
+        everything = list(store.iter_items(user_id, thread.id))
         assert [i.seq for i in everything] == list(range(1, 801))
         assert len({i.id for i in everything}) == 800
         # each worker's own items stay in the order it appended them
         for n in range(8):
             mine = [int(i.id.split("-")[1]) for i in everything if i.id.startswith(f"w{n}-")]
             assert mine == list(range(100))
-        assert store.get_thread(user_id, thread.id).item_count == 800
+        assert store.get_thread(user_id, thread.id).last_seq == 800
 
 
 def test_racing_re_sends_of_the_same_ids_store_each_once_and_page_exactly(app, user_id):
@@ -344,7 +345,7 @@ def test_racing_re_sends_of_the_same_ids_store_each_once_and_page_exactly(app, u
     assert sorted(created) == sorted(ids)  # one `created` per id, whoever won
     with app.app_context():
         store = chat_store()
-        everything = store.list_items(user_id, thread.id, limit=1000).data
+        everything = list(store.iter_items(user_id, thread.id))
         seqs = [i.seq for i in everything]
         assert sorted(i.id for i in everything) == sorted(ids)
         assert seqs == list(range(1, 61))

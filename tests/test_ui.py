@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from chatapp.accounts import AccountStore
 from chatapp.assistant.offline import OfflineAssistant
 from chatapp.extensions import db
 from chatapp.models import User
-from chatapp.store import chat_store
+from chatapp.services import ASSISTANT_KEY, chat_store
+from chatapp.store.accounts import AccountStore
 from chatapp.ui.markdown import is_safe_link, render_markdown
 from conftest import free_port, make_app
 
@@ -91,7 +91,7 @@ def message_texts(html: str) -> list[str]:
 def prompt_demo_responder(app: Flask) -> None:
     """Plain-form sends get the whole reply (the offline demo responder here): without its pauses
     between chunks, which only make streaming visible in a browser."""
-    app.extensions["chatapp.assistant"] = OfflineAssistant(chunk_delay=0)
+    app.extensions[ASSISTANT_KEY] = OfflineAssistant(chunk_delay=0)
 
 
 def thread_items(app: Flask, user_id: str, thread_id: str):
@@ -681,3 +681,26 @@ def test_database_outage_is_a_friendly_503(tmp_path):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     with app.app_context():
         db.engine.dispose()
+
+
+def test_a_failed_first_message_leaves_no_empty_chat(app, alice):
+    """The new chat and its first message are one unit of work: a rejected message (here a
+    forged item id) rolls the chat back too."""
+    with app.app_context():
+        before = chat_store().list_threads(alice.user_id).data
+        db.session.remove()
+    response = alice.post(
+        "/threads",
+        data={"content": "Hello", "item_id": "not a valid id!", "thread_id": "thr_unit_of_work", "csrf_token": csrf_token(alice, "/")},
+    )
+    assert response.status_code == 400
+    assert "id must be" in page_text(response)
+    with app.app_context():
+        assert chat_store().list_threads(alice.user_id).data == before
+        db.session.remove()
+    # The same form with a good id then starts the chat under the same thread id.
+    response = alice.post(
+        "/threads",
+        data={"content": "Hello", "item_id": "msg_ok_1", "thread_id": "thr_unit_of_work", "csrf_token": csrf_token(alice, "/")},
+    )
+    assert response.status_code == 303 and response.location.startswith("/t/thr_unit_of_work")

@@ -11,7 +11,7 @@ import pytest
 
 from browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, send, serve
 from chatapp.extensions import db
-from chatapp.store import chat_store
+from chatapp.services import chat_store
 from fake_llm import FakeLLM
 
 sync_api = pytest.importorskip("playwright.sync_api")

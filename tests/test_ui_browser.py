@@ -13,7 +13,7 @@ import pytest
 
 from browser import DESKTOP, PHONE, Served, chromium, register, send, serve
 from chatapp.extensions import db
-from chatapp.store import chat_store
+from chatapp.services import chat_store
 from conftest import BACKENDS
 
 sync_api = pytest.importorskip("playwright.sync_api")

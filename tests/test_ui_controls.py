@@ -11,7 +11,7 @@ import pytest
 
 from browser import DESKTOP, PHONE, Served, chromium, register, send, serve, watch
 from chatapp.extensions import db
-from chatapp.store import chat_store
+from chatapp.services import chat_store
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect

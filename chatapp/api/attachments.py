@@ -8,10 +8,12 @@ import re
 from flask import current_app, send_file
 
 from ..errors import PayloadTooLarge
-from ..store import chat_store
+from ..rules import MAX_FILENAME_CHARS
+from ..services import chat_store
 from .registry import api
 from .responses import no_content, record_response
-from .schemas import Attachment, AttachmentUpload
+from ..store import AttachmentRecord
+from .schemas import AttachmentUpload
 
 MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -20,9 +22,9 @@ ANY_CONTENT = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 
 
 def clean_filename(raw: str | None) -> str:
-    """The client's file name without directories or control characters, at most 255 characters."""
+    """The client's file name without directories or control characters, cut to the stored limit."""
     name = CONTROL_CHARACTERS.sub("", (raw or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
-    return name[:255] or "upload"
+    return name[:MAX_FILENAME_CHARS] or "upload"
 
 
 def clean_content_type(raw: str | None) -> str:
@@ -34,7 +36,7 @@ def clean_content_type(raw: str | None) -> str:
     "/attachments",
     "POST",
     form=AttachmentUpload,
-    response=Attachment,
+    response=AttachmentRecord,
     status=201,
     errors=(404,),
     tag="attachments",
@@ -55,7 +57,7 @@ def upload_attachment(user_id: str, form: AttachmentUpload):
     return record_response(record, 201)
 
 
-@api.route("/attachments/<attachment_id>", "GET", response=Attachment, tag="attachments")
+@api.route("/attachments/<attachment_id>", "GET", response=AttachmentRecord, tag="attachments")
 def get_attachment(user_id: str, attachment_id: str):
     """Read an attachment's metadata."""
     return record_response(chat_store().get_attachment(user_id, attachment_id))

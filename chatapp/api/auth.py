@@ -15,9 +15,9 @@ from typing import Callable, Optional
 
 from flask import current_app, request
 
-from ..accounts import AccountStore, hash_token
 from ..errors import Unauthorized
-from ..extensions import db
+from ..services import account_store
+from ..store.accounts import hash_token
 
 MAX_TOKEN_CHARS = 200
 CACHE_KEY = "chatapp.api_token_cache"
@@ -80,7 +80,7 @@ def authenticate() -> str:
     cache = token_cache()
     user_id = cache.get(token_hash)
     if user_id is None:
-        user_id = AccountStore(db.session).user_for_token(token)
+        user_id = account_store().user_for_token(token)
         if user_id is None:
             raise Unauthorized("The API token is unknown or revoked.")
         cache.put(token_hash, user_id)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Response
 
-from ..records import UNSET
-from ..store import chat_store
+from ..store import UNSET, ItemRecord
+from ..services import chat_store
 from .registry import api
 from .responses import JSON_MIMETYPE, no_content, record_response
-from .schemas import Item, ItemCreate, ItemListQuery, ItemPage, ItemUpdate
+from .schemas import ItemCreate, ItemListQuery, ItemUpdate
 
 
-@api.route("/threads/<thread_id>/items", "GET", query=ItemListQuery, response=ItemPage, tag="items")
+@api.route("/threads/<thread_id>/items", "GET", query=ItemListQuery, response=ItemRecord, paged=True, tag="items")
 def list_items(user_id: str, thread_id: str, query: ItemListQuery):
     """List a thread's items by seq, oldest first by default (keyset pages)."""
     body = chat_store().list_items_json(user_id, thread_id, limit=query.limit, after=query.after, order=query.order)
@@ -22,7 +22,7 @@ def list_items(user_id: str, thread_id: str, query: ItemListQuery):
     "/threads/<thread_id>/items",
     "POST",
     body=ItemCreate,
-    response=Item,
+    response=ItemRecord,
     status=201,
     other_statuses=(200,),
     errors=(409,),
@@ -46,13 +46,13 @@ def create_item(user_id: str, thread_id: str, body: ItemCreate):
     return record_response(record, 201 if created else 200)
 
 
-@api.route("/threads/<thread_id>/items/<item_id>", "GET", response=Item, tag="items")
+@api.route("/threads/<thread_id>/items/<item_id>", "GET", response=ItemRecord, tag="items")
 def get_item(user_id: str, thread_id: str, item_id: str):
     """Read one item."""
     return record_response(chat_store().get_item(user_id, thread_id, item_id))
 
 
-@api.route("/threads/<thread_id>/items/<item_id>", "PATCH", body=ItemUpdate, response=Item, tag="items")
+@api.route("/threads/<thread_id>/items/<item_id>", "PATCH", body=ItemUpdate, response=ItemRecord, tag="items")
 def update_item(user_id: str, thread_id: str, item_id: str, body: ItemUpdate):
     """Change an item's content and/or metadata; its seq, type and role stay."""
     sent = body.model_fields_set

@@ -7,11 +7,13 @@ from typing import Annotated, Any, Optional
 from flask import Response, current_app, request
 from pydantic import BaseModel, Field
 
-from ..assistant import reply_service
+from ..services import reply_service
 from ..assistant.streaming import ReplyStream, sse_event
 from .registry import api
 from .responses import json_response
-from .schemas import Id, Item, RequestModel, Text
+from ..rules import Id, Text
+from ..store import ItemRecord
+from .schemas import RequestModel
 
 EVENT_STREAM = "text/event-stream"
 
@@ -29,8 +31,8 @@ class MessageCreate(RequestModel):
 
 
 class MessageReply(BaseModel):
-    user: Item
-    assistant: Item
+    user: ItemRecord
+    assistant: ItemRecord
 
 
 def wants_event_stream(body: MessageCreate) -> bool:

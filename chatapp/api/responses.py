@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from flask import Response
 
-from ..records import Page
+from ..store import Page
 
 JSON_MIMETYPE = "application/json"
 
@@ -25,12 +25,14 @@ def dumps(obj: Any) -> bytes:
     refuses; such rows must still serialize.
     """
     try:
-        return orjson.dumps(obj)
+        return orjson.dumps(obj)  # records are dataclasses: orjson writes them as they are
     except TypeError:
-        return json.dumps(obj, default=_isoformat, ensure_ascii=False).encode()
+        return json.dumps(obj, default=_plain, ensure_ascii=False).encode()
 
 
-def _isoformat(value: Any) -> str:
+def _plain(value: Any) -> Any:
+    if hasattr(value, "to_dict"):  # a record or a page
+        return value.to_dict()
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
@@ -42,15 +44,13 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
 
 
 def record_response(record: Any, status: int = 200) -> Response:
-    """A store record (anything with `to_dict()`) as JSON."""
-    return json_response(record.to_dict(), status)
+    """A store record as JSON: its fields, as the API documents them."""
+    return json_response(record, status)
 
 
 def page_response(page: Page[Any]) -> Response:
     """A keyset page: `{"data": [...], "has_more": bool, "after": cursor or null}`."""
-    return json_response(
-        {"data": [record.to_dict() for record in page.data], "has_more": page.has_more, "after": page.after}
-    )
+    return json_response(page)
 
 
 def no_content() -> Response:

@@ -4,9 +4,10 @@ Usage (any module of chatapp/api, e.g. a new `messages.py`; import it in `chatap
 
     from .registry import api
     from .responses import record_response
-    from .schemas import Item, ItemCreate
+    from ..store import ItemRecord
+    from .schemas import ItemCreate
 
-    @api.route("/threads/<thread_id>/messages", "POST", body=ItemCreate, response=Item,
+    @api.route("/threads/<thread_id>/messages", "POST", body=ItemCreate, response=ItemRecord,
                status=201, errors=(409,), tag="items")
     def post_message(user_id: str, thread_id: str, body: ItemCreate):
         \"\"\"Post a message and get the assistant's reply.\"\"\"   # first line: the summary
@@ -21,9 +22,9 @@ What `route` does for each request, before the view runs:
   (multipart) with the given pydantic model and passes the instance as `query=`, `body=` or
   `form=`; a pydantic error becomes 400 `invalid_request` naming the field in `details`.
 The view returns a Flask response (see responses.py). The registry documents the operation from
-the same models: parameters, request body, the success answer (`response` model, or
-`response_content` for raw bytes, or nothing for 204; `other_statuses` for further success
-codes with the same answer; `extra_responses={200: {"description": ..., "content": {...}}}` for
+the same models: parameters, request body, the success answer (`response`: a store record
+class, `paged=True` for a keyset page of them, or a pydantic model; `response_content` for raw
+bytes; nothing for 204; `other_statuses` for further success codes with the same answer; `extra_responses={200: {"description": ..., "content": {...}}}` for
 other answers, such as a text/event-stream) and the error answers it can give (401, 400,
 404, 413 and 503 as they apply, plus `errors=`). `api.openapi()` builds the OpenAPI 3.1 document.
 """
@@ -36,13 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from flask import Blueprint, request
-from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from ..errors import InvalidRequest, NotFound
-from ..store import ID_PATTERN
+from ..rules import ID_PATTERN, ID_REGEX
 from .auth import authenticate
-from .schemas import ID_REGEX, ErrorResponse
+from .schemas import ErrorResponse
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -69,7 +69,7 @@ class Operation:
     status: int
     other_statuses: tuple[int, ...]
     extra_responses: dict[int, dict[str, Any]]
-    response: Optional[type[BaseModel]]
+    response: Optional[type]
     response_content: Optional[dict[str, Any]]
     body: Optional[type[BaseModel]]
     query: Optional[type[BaseModel]]
@@ -152,7 +152,8 @@ class ApiRegistry:
         status: int = 200,
         other_statuses: tuple[int, ...] = (),
         extra_responses: Optional[dict[int, dict[str, Any]]] = None,
-        response: Optional[type[BaseModel]] = None,
+        response: Optional[type] = None,
+        paged: bool = False,
         response_content: Optional[dict[str, Any]] = None,
         body: Optional[type[BaseModel]] = None,
         query: Optional[type[BaseModel]] = None,
@@ -176,7 +177,7 @@ class ApiRegistry:
                 status=status,
                 other_statuses=tuple(other_statuses),
                 extra_responses=dict(extra_responses or {}),
-                response=response,
+                response=page_model(response) if paged else response,
                 response_content=response_content,
                 body=body,
                 query=query,
@@ -218,19 +219,20 @@ class ApiRegistry:
 
     def _build(self) -> dict[str, Any]:
         prefix = self.blueprint.url_prefix or ""
-        inputs: list[type[BaseModel]] = []
-        outputs: list[type[BaseModel]] = [ErrorResponse]
+        inputs: list[type] = []
+        outputs: list[type] = [ErrorResponse]
         for operation in self.operations:
             inputs += [model for model in (operation.body, operation.form) if model is not None]
             if operation.response is not None:
                 outputs.append(operation.response)
-        keys, top = models_json_schema(
-            [(model, "validation") for model in dict.fromkeys(inputs)]
-            + [(model, "serialization") for model in dict.fromkeys(outputs)],
+        keys, top = TypeAdapter.json_schemas(
+            [(model, "validation", TypeAdapter(model)) for model in dict.fromkeys(inputs)]
+            + [(model, "serialization", TypeAdapter(model)) for model in dict.fromkeys(outputs)],
             ref_template=REF_TEMPLATE,
         )
+        keys, schemas = _without_record_suffix(keys, top.get("$defs", {}))
 
-        def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+        def ref(model: type, mode: str) -> dict[str, Any]:
             return keys[(model, mode)]
 
         paths: dict[str, dict[str, Any]] = {}
@@ -242,13 +244,13 @@ class ApiRegistry:
             "info": {"title": self.title, "version": self.version, "description": self.description},
             "paths": paths,
             "components": {
-                "schemas": top.get("$defs", {}),
+                "schemas": schemas,
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             },
             "security": [{"bearerAuth": []}],
         }
 
-    def _operation(self, operation: Operation, ref: Callable[[type[BaseModel], str], dict[str, Any]]) -> dict[str, Any]:
+    def _operation(self, operation: Operation, ref: Callable[[type, str], dict[str, Any]]) -> dict[str, Any]:
         parameters: list[dict[str, Any]] = [
             {
                 "name": name,
@@ -309,3 +311,41 @@ class ApiRegistry:
         if not operation.auth:
             document["security"] = []
         return document
+
+
+_pages: dict[type, type[BaseModel]] = {}
+
+
+def page_model(record: type) -> type[BaseModel]:
+    """The answer model of a keyset page of `record`s, named after it (ItemRecord -> ItemPage)."""
+    if record not in _pages:
+        name = record.__name__.removesuffix("Record") + "Page"
+        _pages[record] = create_model(
+            name,
+            data=(list[record], ...),  # type: ignore[valid-type]
+            has_more=(bool, ...),
+            after=(Optional[str], Field(description="Pass as `after` for the next page; null on the last page.")),
+        )
+    return _pages[record]
+
+
+def _without_record_suffix(keys: dict, schemas: dict[str, Any]) -> tuple[dict, dict[str, Any]]:
+    """The document names records as the API always has: ItemRecord's schema is "Item"."""
+    renames = {name: name.removesuffix("Record") for name in schemas if name.endswith("Record")}
+    if not renames:
+        return keys, schemas
+
+    def rename(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: rename(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rename(item) for item in value]
+        if isinstance(value, str) and value.startswith(REF_TEMPLATE.format(model="")):
+            name = value.rsplit("/", 1)[1]
+            return REF_TEMPLATE.format(model=renames.get(name, name))
+        return value
+
+    renamed = {renames.get(name, name): rename(schema) for name, schema in schemas.items()}
+    for schema in renamed.values():
+        schema.pop("title", None) if schema.get("title", "").endswith("Record") else None
+    return rename(keys), renamed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..records import ItemRecord
+from ..store import ItemRecord
 from .base import ChatMessage
 
 CONTEXT_ROLES = ("user", "assistant", "system")

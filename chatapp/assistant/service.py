@@ -14,8 +14,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from ..config import AssistantSettings
 from ..errors import ChatError, InvalidRequest, UpstreamError, UpstreamTimeout
-from ..records import ItemRecord
-from ..store import ChatStore
+from ..store import ChatStore, ItemRecord
 from .base import Assistant, Completion, Conversation, Delta, ThreadStats
 from .context import build_messages, select_history
 from .metadata import Status, reply_metadata
@@ -26,6 +25,86 @@ INTERRUPTED_NOTICE = "(The reply was interrupted before any text arrived.)"
 HISTORY_PAGE = 50
 
 Event = tuple[str, dict[str, Any]]
+
+
+class ReplyFailed(ChatError):
+    """A reply that failed after its user message was stored: the backend's error (its code and
+    status: 502 or 504), with the user item and the assistant item stored for the failure.
+
+    The API answers it with both items in the error's details; the UI shows `assistant_item`.
+    """
+
+    def __init__(self, cause: ChatError, user_item: ItemRecord, assistant_item: ItemRecord):
+        super().__init__(
+            cause.message,
+            {**(cause.details or {}), "user": user_item.to_dict(), "assistant": assistant_item.to_dict()},
+        )
+        self.code, self.status = cause.code, cause.status
+        self.cause = cause
+        self.user_item = user_item
+        self.assistant_item = assistant_item
+
+
+class ReplyRecorder:
+    """Stores the assistant's items of one reply to one user message: the reply, or what a
+    failure or a disconnect left of it, with the metadata (model, latency, status...)."""
+
+    def __init__(
+        self,
+        store: ChatStore,
+        assistant: Assistant,
+        user_id: str,
+        user_item: ItemRecord,
+        release_connection: Callable[[], None],
+    ):
+        self.store = store
+        self.assistant = assistant
+        self.user_id = user_id
+        self.user_item = user_item
+        self.release_connection = release_connection
+        self.started = time.monotonic()
+
+    def record(
+        self,
+        content: str,
+        status: Status,
+        *,
+        completion: Optional[Completion] = None,
+        error: Optional[ChatError] = None,
+        placeholder: bool = False,
+    ) -> ItemRecord:
+        limit = self.store.max_message_chars
+        metadata = reply_metadata(
+            status=status,
+            latency_ms=round((time.monotonic() - self.started) * 1000),
+            model=self.assistant.model,
+            completion=completion,
+            error=error,
+            demo=self.assistant.demo,
+            placeholder=placeholder,
+            in_reply_to=self.user_item.id,
+        )
+        if len(content) > limit:  # a runaway reply is kept, cut at the message limit
+            content = content[:limit]
+            metadata["truncated"] = True
+        item, _ = self.store.add_item(
+            self.user_id,
+            self.user_item.thread_id,
+            role="assistant",
+            content=content,
+            metadata=metadata,
+            auto_title=False,
+        )
+        self.release_connection()
+        return item
+
+    def failed(self, error: ChatError, partial_text: str = "") -> ReplyFailed:
+        """Store the failure (the partial text as incomplete, or an error notice); the failure."""
+        if partial_text.strip():
+            item = self.record(partial_text, "incomplete", error=error)
+        else:
+            item = self.record(f"The assistant could not answer: {error.message}", "error", error=error, placeholder=True)
+        return ReplyFailed(error, self.user_item, item)
 
 
 class ReplyService:
@@ -49,8 +128,8 @@ class ReplyService:
         """Store the user's message, then send the request to the backend.
 
         A retry with the same `item_id` does not store the message twice; it asks for a new
-        reply. When the backend fails before streaming, the error item is stored and the
-        UpstreamError / UpstreamTimeout raised, its details carrying both items.
+        reply. When the backend fails before streaming, the error item is stored and
+        ReplyFailed raised, carrying both items.
         """
         user_item, _ = self.store.add_item(
             user_id, thread_id, role="user", content=content, item_id=item_id
@@ -67,13 +146,12 @@ class ReplyService:
     def _ask(self, user_id: str, user_item: ItemRecord) -> "Reply":
         conversation = self.conversation(user_id, user_item.thread_id, up_to_seq=user_item.seq)
         self.release_connection()
-        reply = Reply(self, user_id, user_item)
+        recorder = ReplyRecorder(self.store, self.assistant, user_id, user_item, self.release_connection)
         try:
-            reply.upstream = self.assistant.stream(conversation)
+            upstream = self.assistant.stream(conversation)
         except (UpstreamError, UpstreamTimeout) as error:
-            reply.fail(error)
-            raise
-        return reply
+            raise recorder.failed(error) from error
+        return Reply(upstream, recorder)
 
     def conversation(
         self, user_id: str, thread_id: str, *, up_to_seq: Optional[int] = None
@@ -81,7 +159,7 @@ class ReplyService:
         """The system prompt and the thread's latest messages (up to the question's seq, when
         given), with the thread's statistics."""
         settings = self.settings
-        newest_first = self._newest_first(user_id, thread_id)
+        newest_first = self.store.iter_items(user_id, thread_id, order="desc", page_size=HISTORY_PAGE)
         if up_to_seq is not None:
             newest_first = (item for item in newest_first if item.seq <= up_to_seq)
         history = select_history(
@@ -100,31 +178,17 @@ class ReplyService:
         )
         return Conversation(build_messages(settings.system_prompt, history), stats)
 
-    def _newest_first(self, user_id: str, thread_id: str) -> Iterator[ItemRecord]:
-        """The thread's items, newest first, a page at a time (the window stops early)."""
-        after = None
-        while True:
-            page = self.store.list_items(
-                user_id, thread_id, order="desc", limit=HISTORY_PAGE, after=after
-            )
-            yield from page.data
-            if not page.has_more:
-                return
-            after = page.after
-
 
 class Reply:
     """One reply in flight. Iterate `events()`, or call `complete()`; `close()` stops it early."""
 
-    def __init__(self, service: ReplyService, user_id: str, user_item: ItemRecord):
-        self.service = service
-        self.user_id = user_id
-        self.user_item = user_item
-        self.upstream: Optional[Iterator[Any]] = None
-        self.started = time.monotonic()
+    def __init__(self, upstream: Iterator[Any], recorder: ReplyRecorder):
+        self.upstream = upstream
+        self.recorder = recorder
+        self.user_item = recorder.user_item
         self.text: list[str] = []
         self.assistant_item: Optional[ItemRecord] = None
-        self.error: Optional[ChatError] = None
+        self.failure: Optional[ReplyFailed] = None
 
     def events(self) -> Iterator[Event]:
         """("user", item), ("delta", {"text"})..., then ("assistant", item) or ("error", ...)."""
@@ -140,100 +204,50 @@ class Reply:
             if completion is None:
                 raise UpstreamError("The assistant backend ended the reply without finishing it.")
         except (UpstreamError, UpstreamTimeout) as error:
-            self.fail(error)
-            yield self._error_event()
+            yield self._fail(error)
             return
         except Exception as exc:  # a backend bug must still end as a stored, reported error
             log.exception("assistant backend failed unexpectedly")
-            self.fail(UpstreamError(f"The assistant backend failed: {type(exc).__name__}."))
-            yield self._error_event()
+            yield self._fail(UpstreamError(f"The assistant backend failed: {type(exc).__name__}."))
             return
         text = "".join(self.text)
         if not text.strip():
-            self.fail(UpstreamError("The assistant backend sent an empty reply."))
-            yield self._error_event()
+            yield self._fail(UpstreamError("The assistant backend sent an empty reply."))
             return
-        self.assistant_item = self._store(text, "complete", completion=completion)
+        self.assistant_item = self.recorder.record(text, "complete", completion=completion)
         yield "assistant", self.assistant_item.to_dict()
 
     def complete(self) -> tuple[ItemRecord, ItemRecord]:
-        """Run the reply to its end; raises the backend's error (details carry both items)."""
+        """Run the reply to its end; raises ReplyFailed (with both items) when it failed."""
         for _ in self.events():
             pass
-        if self.error is not None:
-            raise self.error
+        if self.failure is not None:
+            raise self.failure
         assert self.assistant_item is not None
         return self.user_item, self.assistant_item
 
     def close(self) -> None:
         """The client went away: release the backend and save what arrived as incomplete."""
-        if self.upstream is not None and hasattr(self.upstream, "close"):
-            self.upstream.close()
+        self._close_upstream()
         if self.assistant_item is None:
             text = "".join(self.text)
             if text.strip():
-                self.assistant_item = self._store(text, "incomplete")
+                self.assistant_item = self.recorder.record(text, "incomplete")
             else:
-                self.assistant_item = self._store(INTERRUPTED_NOTICE, "incomplete", placeholder=True)
+                self.assistant_item = self.recorder.record(INTERRUPTED_NOTICE, "incomplete", placeholder=True)
             log.info("client disconnected; stored the partial reply %s", self.assistant_item.id)
 
-    def fail(self, error: ChatError) -> None:
-        """Store the failure: the partial text as incomplete, or an error notice."""
-        if self.upstream is not None and hasattr(self.upstream, "close"):
-            self.upstream.close()
-        text = "".join(self.text)
-        if text.strip():
-            self.assistant_item = self._store(text, "incomplete", error=error)
-        else:
-            self.assistant_item = self._store(
-                f"The assistant could not answer: {error.message}", "error", error=error, placeholder=True
-            )
-        error.details = {
-            **(error.details or {}),
-            "user": self.user_item.to_dict(),
+    def _fail(self, error: ChatError) -> Event:
+        """Store the failure; its event."""
+        self._close_upstream()
+        self.failure = self.recorder.failed(error, "".join(self.text))
+        self.assistant_item = self.failure.assistant_item
+        return "error", {
+            "error": {"code": error.code, "message": error.message},
+            "status": error.status,
             "assistant": self.assistant_item.to_dict(),
         }
-        self.error = error
 
-    def _error_event(self) -> Event:
-        assert self.error is not None
-        return "error", {
-            "error": {"code": self.error.code, "message": self.error.message},
-            "status": self.error.status,
-            "assistant": self.assistant_item.to_dict() if self.assistant_item else None,
-        }
-
-    def _store(
-        self,
-        content: str,
-        status: Status,
-        *,
-        completion: Optional[Completion] = None,
-        error: Optional[ChatError] = None,
-        placeholder: bool = False,
-    ) -> ItemRecord:
-        service = self.service
-        limit = service.store.max_message_chars
-        metadata = reply_metadata(
-            status=status,
-            latency_ms=round((time.monotonic() - self.started) * 1000),
-            model=service.assistant.model,
-            completion=completion,
-            error=error,
-            demo=service.assistant.demo,
-            placeholder=placeholder,
-            in_reply_to=self.user_item.id,
-        )
-        if len(content) > limit:  # a runaway reply is kept, cut at the message limit
-            content = content[:limit]
-            metadata["truncated"] = True
-        item, _ = service.store.add_item(
-            self.user_id,
-            self.user_item.thread_id,
-            role="assistant",
-            content=content,
-            metadata=metadata,
-            auto_title=False,
-        )
-        service.release_connection()
-        return item
+    def _close_upstream(self) -> None:
+        if hasattr(self.upstream, "close"):
+            self.upstream.close()

@@ -30,11 +30,11 @@ from typing import Any, Callable, Optional, TypeVar
 from flask import Flask
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..accounts import AccountStore
 from ..errors import Conflict, InvalidRequest, NotFound
+from ..rules import MAX_FILENAME_CHARS, MAX_PAGE, MAX_TITLE_CHARS
 from ..extensions import db
-from ..records import AttachmentRecord, ItemRecord, ThreadRecord
-from ..store import ChatStore, chat_store
+from ..services import account_store, chat_store
+from ..store import AttachmentRecord, ChatStore, ItemRecord, ThreadRecord
 
 try:
     from chatkit import widgets as chatkit_widgets
@@ -63,7 +63,6 @@ log = logging.getLogger("chatapp.chatkit")
 CHATKIT_KEY = "chatkit"  # the reserved metadata key holding the ChatKit JSON
 DYNAMIC_KEY = "chatkit_dynamic_widgets"  # where template-built widgets sit in an item
 MESSAGE_ROLES = {"user_message": "user", "assistant_message": "assistant"}
-MAX_TITLE_CHARS = 200  # ChatStore's limit on the title column
 
 _items = TypeAdapter(ThreadItem)
 _attachments = TypeAdapter(Attachment)
@@ -253,7 +252,7 @@ class ChatKitStore(Store[Any]):
     def _in_app_context(self, external_id: str, work: Callable[[ChatStore, str], T]) -> T:
         with self.app.app_context():
             try:
-                user_id = AccountStore(db.session).ensure_external_user(external_id)
+                user_id = account_store().ensure_external_user(external_id)
                 return work(chat_store(), user_id)
             except NotFound as exc:
                 raise ChatKitNotFound(exc.message, exc.details) from exc
@@ -291,7 +290,8 @@ class ChatKitStore(Store[Any]):
         def work(store: ChatStore, user: str):
             try:
                 return store.list_threads(
-                    user, limit=limit, after=after, order=order, sort="created_at"  # type: ignore[arg-type]
+                    # The SDK may ask for more than a page holds: a shorter page with has_more.
+                    user, limit=min(limit, MAX_PAGE), after=after, order=order, sort="created_at"  # type: ignore[arg-type]
                 )
             except InvalidRequest as exc:
                 raise self._cursor_not_found(exc, after) from exc
@@ -313,7 +313,7 @@ class ChatKitStore(Store[Any]):
     ) -> Page[ThreadItem]:
         def work(store: ChatStore, user: str):
             try:
-                return store.list_items(user, thread_id, limit=limit, after=after, order=order)  # type: ignore[arg-type]
+                return store.list_items(user, thread_id, limit=min(limit, MAX_PAGE), after=after, order=order)  # type: ignore[arg-type]
             except InvalidRequest as exc:
                 raise self._cursor_not_found(exc, after) from exc
 
@@ -365,7 +365,7 @@ class ChatKitStore(Store[Any]):
             store.save_attachment(
                 user,
                 attachment_id=attachment.id,
-                filename=(attachment.name or "attachment")[:255],
+                filename=(attachment.name or "attachment")[:MAX_FILENAME_CHARS],
                 content_type=attachment.mime_type or "application/octet-stream",
                 thread_id=attachment.thread_id,
                 metadata={CHATKIT_KEY: attachment.model_dump(mode="json")},

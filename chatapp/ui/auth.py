@@ -8,7 +8,8 @@ from flask.wrappers import Response
 from ..errors import Conflict, InvalidRequest
 from ..extensions import limiter
 from . import bp
-from .sessions import account_store, current_user_id, log_in, log_out, safe_next
+from ..services import account_store
+from .sessions import current_user_id, log_in, log_out, safe_next
 
 BAD_CREDENTIALS = "The email or password is incorrect."
 THROTTLED = "Too many failed log-in attempts. Wait a few minutes, then try again."

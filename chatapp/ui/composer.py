@@ -13,7 +13,7 @@ from typing import Callable, Optional
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 
 from ..errors import InvalidRequest, error_body, wants_json
-from ..records import ItemRecord, ThreadRecord
+from ..store import ItemRecord, ThreadRecord
 from ..store import ChatStore
 from .replies import answer_whole
 
@@ -70,8 +70,9 @@ def sent_response(thread: ThreadRecord, item: ItemRecord, *, new_item: bool, new
     return jsonify(body), 201
 
 
-def composer_error(error: InvalidRequest, content: str, render_page: Callable[[], object]):
-    """An unsendable message: JSON for the script, else the page again with the text kept."""
+def composer_error(error: InvalidRequest, draft: str, render_page: Callable[..., object]):
+    """An unsendable message: JSON for the script, else `render_page` again with the error and the
+    text kept as the draft."""
     if wants_json(request):
         return jsonify(error_body(error.code, error.message, error.details)), error.status
-    return render_page()
+    return render_page(error=error.message, draft=draft, status=error.status)

@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, redirect, render_template, request, stream_with_context, url_for
 
-from ..assistant import reply_service
 from ..assistant.streaming import ReplyStream, ndjson_event
-from ..errors import InvalidRequest, UpstreamError, UpstreamTimeout, error_body
-from ..store import chat_store
+from ..assistant import ReplyFailed
+from ..errors import InvalidRequest, error_body
+from ..services import chat_store, reply_service
 from . import bp
 from .sessions import current_user_id, login_required
 
@@ -53,10 +53,10 @@ def reply(thread_id: str):
         return redirect(url_for("ui.thread", thread_id=thread_id) + "#latest", 303)
     try:
         answer = reply_service().reply_to(current_user_id(), thread_id, item_id)
-    except (UpstreamError, UpstreamTimeout) as error:
-        body = error_body(error.code, error.message)
-        body["html"] = render_template("_item.html", item=error.details["assistant"])
-        return jsonify(body), error.status
+    except ReplyFailed as failure:
+        body = error_body(failure.code, failure.message)
+        body["html"] = render_template("_item.html", item=failure.assistant_item)
+        return jsonify(body), failure.status
     stream = ReplyStream(current_app._get_current_object(), answer, page_event)
     response = Response(
         stream_with_context(stream),
@@ -72,8 +72,8 @@ def answer_whole(thread_id: str, item_id: str) -> None:
     which the thread shows in plain words with a Retry button."""
     try:
         reply_service().reply_to(current_user_id(), thread_id, item_id).complete()
-    except (UpstreamError, UpstreamTimeout) as error:
-        log.info("reply to %s failed (%s); the thread shows the error item", item_id, error.code)
+    except ReplyFailed as failure:
+        log.info("reply to %s failed (%s); the thread shows the error item", item_id, failure.code)
 
 
 @bp.get("/t/<thread_id>/items")

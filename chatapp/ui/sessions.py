@@ -8,15 +8,11 @@ from urllib.parse import urlsplit
 
 from flask import redirect, request, session, url_for
 
-from ..accounts import AccountStore, UserRecord
 from ..errors import Unauthorized, wants_json
-from ..extensions import db
+
+from ..store import UserRecord
 
 F = TypeVar("F", bound=Callable)
-
-
-def account_store() -> AccountStore:
-    return AccountStore(db.session)
 
 
 def current_user_id() -> Optional[str]:

@@ -6,7 +6,8 @@ from flask import flash, redirect, render_template, request, url_for
 
 from ..errors import InvalidRequest
 from . import bp
-from .sessions import account_store, current_user_id, login_required
+from ..services import account_store
+from .sessions import current_user_id, login_required
 from .threads import page_context
 
 

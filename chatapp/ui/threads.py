@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 from flask import flash, redirect, render_template, request, url_for
 
 from ..errors import Conflict, InvalidRequest
-from ..store import chat_store
+from ..services import chat_store
+from ..store import ChatStore
 from . import bp
 from .composer import (
     check_message,
@@ -92,16 +94,17 @@ def create_thread():
     store, user_id = chat_store(), current_user_id()
     content = request.form.get("content", "")
     try:
-        check_message(content)  # before the thread exists: no empty chats from failed sends
-        thread_id = _start_thread(user_id, request.form.get("thread_id") or None)
-        item, new_item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
+        check_message(content)
+        with store.transaction():  # the chat and its first message, or neither: no empty chats
+            thread_id = _start_thread(store, user_id, request.form.get("thread_id") or None)
+            item, new_item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
     except InvalidRequest as error:
-        return composer_error(error, content, lambda: render_home(error=error.message, draft=content, status=error.status))
+        return composer_error(error, content, render_home)
+    # After the unit of work: the reply (for a plain form) reads and stores in transactions of its own.
     return sent_response(store.get_thread(user_id, thread_id), item, new_item=new_item, new_thread=True)
 
 
-def _start_thread(user_id: str, thread_id: Optional[str]) -> str:
-    store = chat_store()
+def _start_thread(store: ChatStore, user_id: str, thread_id: Optional[str]) -> str:
     try:
         return store.create_thread(user_id, thread_id=thread_id).id
     except Conflict:
@@ -124,9 +127,7 @@ def send_message(thread_id: str):
     try:
         item, new_item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
     except InvalidRequest as error:
-        return composer_error(
-            error, content, lambda: render_thread(thread_id, error=error.message, draft=content, status=error.status)
-        )
+        return composer_error(error, content, functools.partial(render_thread, thread_id))
     return sent_response(store.get_thread(user_id, thread_id), item, new_item=new_item)
 
 

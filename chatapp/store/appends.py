@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .models import UTCDateTime
+from ..models import UTCDateTime
 
 APPEND_ITEM = sa.text(
     "SELECT * FROM chatapp_append_item(:user_id, :thread_id, :id, :type, :role,"

@@ -1,24 +1,43 @@
 """Item pages serialized by PostgreSQL itself, in one statement, for ChatStore.list_items_json.
 
 The page comes back as the JSON text the API answers, `{"data": [...], "has_more", "after"}`,
-with every item shaped like `ItemRecord.to_dict()`, so the hot read path decodes and
-re-encodes nothing in Python. Only the store uses this module.
+with every item shaped like the ItemRecord the API would serialize, so the hot read path
+decodes and re-encodes nothing in Python. The object's keys come from ItemRecord's fields (one
+definition); only datetimes and metadata need an expression of their own. Only the store uses
+this module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from datetime import datetime
+
 import sqlalchemy as sa
 
-# ItemRecord.to_dict()'s created_at: isoformat() of an aware UTC datetime, which leaves the
-# fraction out when it is zero.
-_CREATED_AT = (
-    "to_char(i.created_at AT TIME ZONE 'UTC', CASE WHEN extract(microseconds FROM i.created_at)::bigint % 1000000 = 0"
-    " THEN 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"' ELSE 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"' END)"
-)
-_ITEM = (
-    "json_build_object('id', i.id, 'thread_id', i.thread_id, 'seq', i.seq, 'type', i.type, 'role', i.role,"
-    " 'content', i.content, 'metadata', coalesce(nullif(i.metadata, 'null'::jsonb), '{}'::jsonb),"
-    f" 'created_at', {_CREATED_AT})"
+from .records import ItemRecord
+
+
+def _datetime(column: str) -> str:
+    """isoformat() of an aware UTC datetime (what the API writes), which drops a zero fraction."""
+    return (
+        f"to_char({column} AT TIME ZONE 'UTC', CASE WHEN extract(microseconds FROM {column})::bigint % 1000000 = 0"
+        " THEN 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"' ELSE 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"' END)"
+    )
+
+
+def _expression(name: str, annotation: typing.Any) -> str:
+    column = f"i.{name}"
+    if annotation is datetime:
+        return _datetime(column)
+    if name == "metadata":
+        return f"coalesce(nullif({column}, 'null'::jsonb), '{{}}'::jsonb)"
+    return column
+
+
+_HINTS = typing.get_type_hints(ItemRecord)
+_ITEM = "json_build_object({})".format(
+    ", ".join(f"'{field.name}', {_expression(field.name, _HINTS[field.name])}" for field in dataclasses.fields(ItemRecord))
 )
 _PAGE = """
 SELECT json_build_object(

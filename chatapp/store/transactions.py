@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
-from .errors import ChatError, DatabaseUnavailable, SchemaMissing
+from ..errors import ChatError, DatabaseUnavailable, SchemaMissing
 
 log = logging.getLogger("chatapp")
 

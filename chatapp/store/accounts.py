@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import Conflict, InvalidRequest, NotFound
-from .ids import new_id
-from .models import ApiToken, User, utcnow
+from ..errors import Conflict, InvalidRequest, NotFound
+from ..ids import new_id
+from ..models import ApiToken, User, utcnow
 from .transactions import dialect_insert, reads, run
 
 users = User.__table__

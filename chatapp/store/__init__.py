@@ -1,0 +1,39 @@
+"""The store: the one data layer. The UI, the JSON API, the CLI and the ChatKit adapter all call it.
+
+`ChatStore` (threads, items, attachments) and `AccountStore` (users, API tokens) take the
+session from outside and the acting user's id on every call; another user's thread, item or
+attachment behaves exactly like a missing one. Lists are keyset pages, never OFFSET. A call
+outside a unit of work is complete when it returns; `with store.transaction():` groups calls
+(see transactions.py). Methods return plain records (records.py), never ORM objects.
+"""
+
+from __future__ import annotations
+
+from ..ids import new_item_id, new_thread_id
+from .accounts import AccountStore, TokenRecord, UserRecord
+from .attachments import AttachmentStore
+from .items import ItemStore
+from .records import UNSET, AttachmentRecord, ItemRecord, Page, ThreadRecord
+from .threads import ThreadStore
+from .transactions import transaction
+
+
+class ChatStore(ThreadStore, ItemStore, AttachmentStore):
+    """Threads, items and attachments of one database, for any acting user."""
+
+    new_thread_id = staticmethod(new_thread_id)
+    new_item_id = staticmethod(new_item_id)
+
+
+__all__ = [
+    "UNSET",
+    "AccountStore",
+    "AttachmentRecord",
+    "ChatStore",
+    "ItemRecord",
+    "Page",
+    "ThreadRecord",
+    "TokenRecord",
+    "UserRecord",
+    "transaction",
+]

@@ -1,0 +1,85 @@
+"""Attachments: upsert, read (metadata or bytes) and delete, scoped to their owner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+import sqlalchemy as sa
+
+from ..errors import Conflict, NotFound, PayloadTooLarge
+from ..ids import new_attachment_id
+from ..models import utcnow
+from ..rules import MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS, check_file_field, check_id, check_metadata
+from .base import StoreBase
+from .records import ATTACHMENT_COLUMNS, AttachmentRecord, attachments
+from .transactions import reads, run
+
+
+def owned_attachment(user_id: str, attachment_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(attachments.c.id == attachment_id, attachments.c.user_id == user_id)
+
+
+class AttachmentStore(StoreBase):
+    """The attachment methods of ChatStore."""
+
+    def save_attachment(
+        self,
+        user_id: str,
+        *,
+        filename: str,
+        content_type: str,
+        content: bytes = b"",
+        thread_id: Optional[str] = None,
+        metadata: Optional[dict[str, Any]] = None,
+        attachment_id: Optional[str] = None,
+        created_at: Optional[datetime] = None,
+    ) -> AttachmentRecord:
+        """Store an attachment (an upsert by id); a thread must be the user's own."""
+        if len(content) > self.max_attachment_bytes:
+            raise PayloadTooLarge(
+                f"Attachments are limited to {self.max_attachment_bytes} bytes.",
+                {"field": "file", "limit": self.max_attachment_bytes},
+            )
+        check_file_field(filename, "filename", MAX_FILENAME_CHARS)
+        check_file_field(content_type, "content_type", MAX_CONTENT_TYPE_CHARS)
+        attachment_id = check_id(attachment_id, "id") if attachment_id is not None else new_attachment_id()
+        if thread_id is not None:
+            self.get_thread(user_id, thread_id)  # type: ignore[attr-defined] - ChatStore has it
+        insert = self._insert(attachments)
+        values = {
+            "thread_id": thread_id,
+            "filename": filename,
+            "content_type": content_type,
+            "size": len(content),
+            "content": content,
+            "metadata": check_metadata(metadata),
+        }
+        stmt = (
+            insert.values(id=attachment_id, user_id=user_id, created_at=created_at or utcnow(), **values)
+            .on_conflict_do_update(
+                index_elements=["id"], set_=values, where=attachments.c.user_id == insert.excluded.user_id
+            )
+            .returning(*ATTACHMENT_COLUMNS)
+        )
+        row = run(self.session, lambda: self._execute(stmt).first(), write=True, retry=True)
+        if row is None:
+            raise Conflict(f"An attachment with id {attachment_id} exists already.", {"field": "id"})
+        return AttachmentRecord.from_row(row)
+
+    @reads
+    def get_attachment(self, user_id: str, attachment_id: str) -> AttachmentRecord:
+        statement = sa.select(*ATTACHMENT_COLUMNS).where(owned_attachment(user_id, attachment_id))
+        return self._one(AttachmentRecord, statement, "Attachment")
+
+    @reads
+    def get_attachment_content(self, user_id: str, attachment_id: str) -> tuple[AttachmentRecord, bytes]:
+        row = self._execute(
+            sa.select(*ATTACHMENT_COLUMNS, attachments.c.content).where(owned_attachment(user_id, attachment_id))
+        ).first()
+        if row is None:
+            raise NotFound("Attachment not found.")
+        return AttachmentRecord.from_row(row), bytes(row.content or b"")
+
+    def delete_attachment(self, user_id: str, attachment_id: str) -> None:
+        self._delete(attachments.delete().where(owned_attachment(user_id, attachment_id)), "Attachment")

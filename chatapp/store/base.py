@@ -1,0 +1,78 @@
+"""What the chat store's parts share: the session, units of work, statements, one-row reads, pages."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..errors import NotFound
+from .records import Page, Record
+from .transactions import dialect_insert, dialect_name, run, transaction
+
+R = TypeVar("R", bound=Record)
+
+
+class StoreBase:
+    """A session and the limits the app configured; see ChatStore for the methods."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        max_message_chars: int = 32_000,
+        max_attachment_bytes: int = 10 * 1024 * 1024,
+    ):
+        self.session = session
+        self.max_message_chars = max_message_chars
+        self.max_attachment_bytes = max_attachment_bytes
+
+    def transaction(self):
+        """A unit of work: `with store.transaction(): ...` commits the calls inside once."""
+        return transaction(self.session)
+
+    @property
+    def _postgres(self) -> bool:
+        return dialect_name(self.session) == "postgresql"
+
+    def _insert(self, table: sa.Table) -> Any:
+        return dialect_insert(self.session, table)
+
+    def _execute(self, statement: Any, params: Optional[dict[str, Any]] = None) -> sa.CursorResult:
+        return self.session.connection().execute(statement, params)
+
+    def _one(self, record: type[R], statement: Any, what: str) -> R:
+        """The record of the statement's one row; NotFound ("<what> not found.") when there is none."""
+        row = self._execute(statement).first()
+        if row is None:
+            raise NotFound(f"{what} not found.")
+        return record.from_row(row)
+
+    def _write_one(self, record: type[R], statement: Any, what: str) -> R:
+        """`_one` for a one-statement write (an UPDATE ... RETURNING), retried once on a dead
+        connection: it sets the same values again, so running it twice is harmless."""
+        row = run(self.session, lambda: self._execute(statement).first(), write=True, retry=True)
+        if row is None:
+            raise NotFound(f"{what} not found.")
+        return record.from_row(row)
+
+    def _delete(self, statement: sa.Delete, what: str) -> None:
+        """Run a one-row DELETE; NotFound when nothing matched, except on the retry of an attempt
+        whose answer was lost (it may have deleted the row)."""
+        attempts = 0
+
+        def delete() -> None:
+            nonlocal attempts
+            attempts += 1
+            if self._execute(statement).rowcount == 0 and attempts == 1:
+                raise NotFound(f"{what} not found.")
+
+        run(self.session, delete, write=True, retry=True)
+
+    @staticmethod
+    def _page(records: Sequence[R], limit: int) -> Page[R]:
+        """A page from up to limit + 1 records: the extra one only says there is more."""
+        has_more = len(records) > limit
+        data = list(records[:limit])
+        return Page(data, has_more, data[-1].id if has_more else None)  # type: ignore[attr-defined]

@@ -1,0 +1,310 @@
+"""Thread items: append (one statement on PostgreSQL), overwrite, update, read, page and delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterator, Optional
+
+import orjson
+import sqlalchemy as sa
+
+from ..errors import Conflict, InvalidRequest, NotFound
+from ..ids import new_item_id
+from ..models import utcnow
+from ..rules import check_id, check_limit, check_metadata, check_order, check_role, check_type
+from .appends import APPEND_ITEM
+from .base import StoreBase
+from .json_pages import ITEM_PAGE_STATEMENTS
+from .records import ITEM_COLUMNS, UNSET, ItemRecord, Page, items, threads
+from .threads import owned_thread
+from .transactions import reads, run
+
+TITLE_FROM_MESSAGE_CHARS = 80
+
+
+def owned_item(user_id: str, thread_id: str, item_id: str) -> sa.ColumnElement[bool]:
+    """An item of a thread the user owns (the owner check as a subquery on the thread)."""
+    owned = sa.select(threads.c.id).where(owned_thread(user_id, thread_id))
+    return sa.and_(items.c.thread_id == thread_id, items.c.id == item_id, items.c.thread_id.in_(owned))
+
+
+def title_from(content: str) -> str:
+    """A new chat's title: the first line of its first user message, clipped."""
+    first_line = content.strip().splitlines()[0] if content.strip() else ""
+    if len(first_line) > TITLE_FROM_MESSAGE_CHARS:
+        first_line = first_line[: TITLE_FROM_MESSAGE_CHARS - 1].rstrip() + "…"
+    return first_line
+
+
+def _json(value: Any) -> str:
+    """A JSON document for a jsonb parameter (the values were checked as storable already)."""
+    return orjson.dumps(value).decode()
+
+
+class ItemStore(StoreBase):
+    """The item methods of ChatStore."""
+
+    def add_item(
+        self,
+        user_id: str,
+        thread_id: str,
+        *,
+        content: Any,
+        role: Optional[str] = None,
+        type: str = "message",
+        metadata: Optional[dict[str, Any]] = None,
+        item_id: Optional[str] = None,
+        created_at: Optional[datetime] = None,
+        auto_title: bool = True,
+    ) -> tuple[ItemRecord, bool]:
+        """Append an item; returns it and whether it was created just now.
+
+        The seq comes from the thread's counter, bumped under the thread row's lock together with
+        the insert (PostgreSQL: one call of chatapp_append_item(); SQLite: UPDATE then INSERT in
+        one transaction), so concurrent appends queue, commit in seq order and never share or
+        skip a seq. A re-sent `item_id` bumps nothing: with the same body it returns the stored
+        item (created=False), with another body it is a conflict. The id and timestamp are fixed
+        before the first attempt, so a retry on a fresh connection cannot store the item twice.
+        """
+        metadata = self.check_item(type, role, content, metadata)
+        item_id = check_id(item_id, "id") if item_id is not None else new_item_id(type)
+        now = utcnow()
+        title = title_from(content) if auto_title and type == "message" and role == "user" else None
+        values = {
+            "user_id": user_id,
+            "thread_id": thread_id,
+            "id": item_id,
+            "type": type,
+            "role": role,
+            "content": content,
+            "metadata": metadata,
+            "created_at": created_at or now,
+            "now": now,
+            "title": title or None,
+        }
+        append = self._append_postgres if self._postgres else self._append_sqlite
+        return run(self.session, lambda: append(values), write=True, retry=True)
+
+    def _append_postgres(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
+        params = dict(values, content=_json(values["content"]), metadata=_json(values["metadata"]))
+        row = self._execute(APPEND_ITEM, params).first()
+        if row is None:
+            raise NotFound("Thread not found.")
+        if row.created:
+            return self._appended(values, row.seq), True
+        existing = ItemRecord(
+            values["id"], values["thread_id"], row.seq, row.type, row.role, row.content, row.metadata, row.created_at
+        )
+        return self._resent(values, existing, row.same_body)
+
+    def _append_sqlite(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
+        user_id, thread_id, item_id = values["user_id"], values["thread_id"], values["id"]
+        bump: dict[str, Any] = {"last_seq": threads.c.last_seq + 1, "updated_at": values["now"]}
+        if values["title"]:
+            bump["title"] = sa.func.coalesce(threads.c.title, values["title"])
+        exists = sa.exists().where(items.c.thread_id == thread_id, items.c.id == item_id)
+        # The UPDATE takes SQLite's write lock first, so no other writer can add this id
+        # between the check and the INSERT.
+        seq = self._execute(
+            threads.update().where(owned_thread(user_id, thread_id), ~exists).values(**bump).returning(threads.c.last_seq)
+        ).scalar()
+        if seq is None:
+            existing = self._load_item(user_id, thread_id, item_id)  # NotFound: no such thread
+            return self._resent(values, existing, self._same_body(existing, values))
+        self._execute(
+            items.insert().values(
+                seq=seq, **{name: values[name] for name in ItemRecord.field_names() if name != "seq"}
+            )
+        )
+        return self._appended(values, seq), True
+
+    @staticmethod
+    def _appended(values: dict[str, Any], seq: int) -> ItemRecord:
+        return ItemRecord(**{name: values[name] for name in ItemRecord.field_names() if name != "seq"}, seq=seq)
+
+    @staticmethod
+    def _same_body(existing: ItemRecord, values: dict[str, Any]) -> bool:
+        return (existing.type, existing.role, existing.content, existing.metadata) == (
+            values["type"], values["role"], values["content"], values["metadata"],
+        )
+
+    @staticmethod
+    def _resent(values: dict[str, Any], existing: ItemRecord, same_body: bool) -> tuple[ItemRecord, bool]:
+        """The answer for an append whose id exists: the stored item, or a conflict."""
+        if not same_body:
+            raise Conflict(f"Item {values['id']} exists in this thread with a different body.", {"field": "id"})
+        # Stored with this very timestamp: this call's own first attempt, whose answer was lost.
+        return existing, existing.created_at == values["created_at"]
+
+    def save_item(
+        self,
+        user_id: str,
+        thread_id: str,
+        item_id: str,
+        *,
+        content: Any,
+        role: Optional[str] = None,
+        type: str = "message",
+        metadata: Optional[dict[str, Any]] = None,
+        created_at: Optional[datetime] = None,
+    ) -> ItemRecord:
+        """Overwrite the item in place (keeping its seq), or append it when it is new."""
+        metadata = self.check_item(type, role, content, metadata)
+        check_id(item_id, "id")
+        values: dict[str, Any] = {"type": type, "role": role, "content": content, "metadata": metadata}
+        if created_at is not None:
+            values["created_at"] = created_at
+        with self.transaction():
+            row = self._update_item_row(user_id, thread_id, item_id, values)
+            if row is not None:
+                return ItemRecord.from_row(row)
+            try:
+                record, _ = self.add_item(
+                    user_id, thread_id, content=content, role=role, type=type, metadata=metadata,
+                    item_id=item_id, created_at=created_at, auto_title=False,
+                )
+                return record
+            except Conflict:  # a concurrent save inserted it first: overwrite that
+                row = self._update_item_row(user_id, thread_id, item_id, values)
+                if row is None:
+                    raise
+                return ItemRecord.from_row(row)
+
+    def update_item(
+        self, user_id: str, thread_id: str, item_id: str, *, content: Any = UNSET, metadata: Any = UNSET
+    ) -> ItemRecord:
+        """Change an item's content and/or metadata; its seq, type and role stay."""
+        current = self.get_item(user_id, thread_id, item_id)
+        values: dict[str, Any] = {}
+        if content is not UNSET:
+            values["content"] = content
+        if metadata is not UNSET:
+            values["metadata"] = check_metadata(metadata)
+        self.check_item(
+            current.type, current.role, values.get("content", current.content), values.get("metadata", current.metadata)
+        )
+        if not values:
+            return current
+        statement = items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
+        return self._write_one(ItemRecord, statement, "Item")
+
+    def _update_item_row(self, user_id: str, thread_id: str, item_id: str, values: dict[str, Any]) -> Optional[sa.Row]:
+        return self._execute(
+            items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
+        ).first()
+
+    @reads
+    def get_item(self, user_id: str, thread_id: str, item_id: str) -> ItemRecord:
+        return self._load_item(user_id, thread_id, item_id)
+
+    def _load_item(self, user_id: str, thread_id: str, item_id: str) -> ItemRecord:
+        statement = (
+            sa.select(*ITEM_COLUMNS)
+            .join(threads, threads.c.id == items.c.thread_id)
+            .where(items.c.thread_id == thread_id, items.c.id == item_id, threads.c.user_id == user_id)
+        )
+        return self._one(ItemRecord, statement, "Item")
+
+    @reads
+    def list_items(
+        self,
+        user_id: str,
+        thread_id: str,
+        *,
+        limit: int = 50,
+        after: Optional[str] = None,
+        order: str = "asc",
+    ) -> Page[ItemRecord]:
+        """The thread's items by seq; `after` is the last item id of the previous page.
+
+        One statement on the common path: the owner check is a join, not a separate query.
+        """
+        check_limit(limit)
+        check_order(order)
+        stmt = (
+            sa.select(*ITEM_COLUMNS)
+            .join(threads, threads.c.id == items.c.thread_id)
+            .where(items.c.thread_id == thread_id, threads.c.user_id == user_id)
+        )
+        if after is not None:
+            anchor = sa.select(items.c.seq).where(items.c.thread_id == thread_id, items.c.id == after).scalar_subquery()
+            stmt = stmt.where(items.c.seq > anchor if order == "asc" else items.c.seq < anchor)
+        direction = sa.asc if order == "asc" else sa.desc
+        rows = self._execute(stmt.order_by(direction(items.c.seq)).limit(limit + 1)).all()
+        if not rows:
+            self._explain_empty_page(user_id, thread_id, after)
+        return self._page([ItemRecord.from_row(row) for row in rows], limit)
+
+    def iter_items(self, user_id: str, thread_id: str, *, order: str = "asc", page_size: int = 100) -> Iterator[ItemRecord]:
+        """Every item of the thread, a keyset page (one statement) at a time."""
+        after = None
+        while True:
+            page = self.list_items(user_id, thread_id, limit=page_size, after=after, order=order)
+            yield from page.data
+            if not page.has_more:
+                return
+            after = page.after
+
+    @reads
+    def list_items_json(
+        self,
+        user_id: str,
+        thread_id: str,
+        *,
+        limit: int = 50,
+        after: Optional[str] = None,
+        order: str = "asc",
+    ) -> bytes:
+        """`list_items` as the JSON the API answers: `{"data": [...], "has_more", "after"}`.
+
+        On PostgreSQL the database builds the JSON in the page's one statement (the API's hot
+        read path: no rows decoded and re-encoded in Python); on SQLite it is list_items + orjson.
+        """
+        check_limit(limit)
+        check_order(order)
+        if not self._postgres:
+            return orjson.dumps(self.list_items(user_id, thread_id, limit=limit, after=after, order=order).to_dict())
+        params = {"thread_id": thread_id, "user_id": user_id, "limit": limit, "after": after}
+        body, fetched = self._execute(ITEM_PAGE_STATEMENTS[order, after is not None], params).one()
+        if not fetched:
+            self._explain_empty_page(user_id, thread_id, after)
+        return body.encode()
+
+    @reads
+    def count_messages(self, user_id: str, thread_id: str) -> dict[str, int]:
+        """The thread's message items by role, e.g. {"user": 3, "assistant": 2}."""
+        self.get_thread(user_id, thread_id)  # NotFound for a missing or foreign thread
+        rows = self._execute(
+            sa.select(items.c.role, sa.func.count())
+            .where(items.c.thread_id == thread_id, items.c.type == "message")
+            .group_by(items.c.role)
+        ).all()
+        return {role: count for role, count in rows}
+
+    def _explain_empty_page(self, user_id: str, thread_id: str, after: Optional[str]) -> None:
+        """An empty item page is NotFound for a missing or foreign thread, invalid for an unknown cursor."""
+        self.get_thread(user_id, thread_id)
+        if after is not None:
+            found = self._execute(sa.select(items.c.seq).where(items.c.thread_id == thread_id, items.c.id == after)).first()
+            if found is None:
+                raise InvalidRequest("Unknown cursor: no such item for `after`.", {"field": "after"})
+
+    def delete_item(self, user_id: str, thread_id: str, item_id: str) -> None:
+        self._delete(items.delete().where(owned_item(user_id, thread_id, item_id)), "Item")
+
+    def check_item(self, type: str, role: Optional[str], content: Any, metadata: Any) -> dict[str, Any]:
+        """An item's rules: a type name, a known role, and for messages a role and non-empty text
+        within the message limit. Returns the metadata to store."""
+        check_type(type)
+        check_role(role)
+        if type == "message":
+            if role is None:
+                raise InvalidRequest("a message needs a role", {"field": "role"})
+            if not isinstance(content, str) or not content.strip():
+                raise InvalidRequest("a message's content must be a non-empty string", {"field": "content"})
+            if len(content) > self.max_message_chars:
+                raise InvalidRequest(
+                    f"a message's content is limited to {self.max_message_chars} characters",
+                    {"field": "content", "limit": self.max_message_chars},
+                )
+        return check_metadata(metadata)

@@ -1,0 +1,120 @@
+"""The records the store returns, each the one definition of its shape.
+
+A record's fields name the table columns it is read from (`columns_of`), rows become records
+by column name (`from_row`), the API serializes records as they are (orjson knows dataclasses)
+and documents them from the same types (pydantic reads the annotations). Adding a column
+means: the table (models.py), the record here, a migration; nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Generic, Optional, TypeVar
+
+import sqlalchemy as sa
+from pydantic import ConfigDict, Field
+
+from ..models import Attachment, Thread, ThreadItem
+
+threads = Thread.__table__
+items = ThreadItem.__table__
+attachments = Attachment.__table__
+
+T = TypeVar("T")
+R = TypeVar("R", bound="Record")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()  # "not given", for updates where None is a value
+
+
+class Record:
+    """What every record shares: construction from a row, and its JSON form."""
+
+    __slots__ = ()
+    # Fields with defaults are still always present in an answer.
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_row(cls: type[R], row: sa.Row) -> R:
+        """The record of a row selected with `columns_of(cls, table)` (by name, never position)."""
+        mapping = row._mapping
+        return cls(**{name: mapping[name] for name in cls.field_names()})
+
+    def __post_init__(self) -> None:
+        if getattr(self, "metadata", {}) is None:  # a NULL metadata column reads as {}
+            object.__setattr__(self, "metadata", {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form: datetimes as ISO 8601 (what orjson writes for the record itself)."""
+        return {
+            name: value.isoformat() if isinstance(value, datetime) else value
+            for name, value in ((name, getattr(self, name)) for name in self.field_names())
+        }
+
+
+def columns_of(record: type[Record], table: sa.Table) -> tuple[sa.Column, ...]:
+    """The table columns a record is read from: one per field, same name."""
+    return tuple(table.c[name] for name in record.field_names())
+
+
+@dataclass(slots=True)
+class ThreadRecord(Record):
+    id: str
+    title: Optional[str]
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    last_seq: Annotated[
+        int, Field(ge=0, description="The seq of the newest item ever appended (deletes leave it).")
+    ] = 0
+
+
+@dataclass(slots=True)
+class ItemRecord(Record):
+    id: str
+    thread_id: str
+    seq: Annotated[int, Field(ge=1, description="The item's place in its thread: ascending, never reused.")]
+    type: str
+    role: Optional[str]
+    content: Annotated[Any, Field(description="A string for messages; any JSON value for other types.")]
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class AttachmentRecord(Record):
+    id: str
+    thread_id: Optional[str]
+    filename: str
+    content_type: str
+    size: Annotated[int, Field(ge=0)]
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    created_at: Optional[datetime] = None
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    """One keyset page: `after` is the cursor for the next page, None on the last."""
+
+    data: list[T]
+    has_more: bool
+    after: Optional[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": [record.to_dict() for record in self.data], "has_more": self.has_more, "after": self.after}
+
+
+THREAD_COLUMNS = columns_of(ThreadRecord, threads)
+ITEM_COLUMNS = columns_of(ItemRecord, items)
+ATTACHMENT_COLUMNS = columns_of(AttachmentRecord, attachments)
