@@ -57,7 +57,7 @@ class Served:
 
     def items(self, user_id: str, thread_id: str):
         with self.app.app_context():
-            items = chat_store().list_items(user_id, thread_id, limit=200).data
+            items = chat_store().list_items(user_id, thread_id, limit=100).data
             db.session.remove()
         return items
 
