@@ -136,7 +136,11 @@
     if (!form) return;
     form.querySelector(".button-send").disabled = on;
     var stop = form.querySelector("[data-stop]");
-    if (stop) stop.hidden = !on;
+    if (stop) {
+      var hadFocus = document.activeElement === stop;
+      stop.hidden = !on;
+      if (hadFocus && !on) form.querySelector("textarea").focus(); // not lost to the page when Stop goes away
+    }
     var line = form.querySelector(".composer-error");
     if (!on && line.textContent === REPLYING) showComposerError("", form);
   }

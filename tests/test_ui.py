@@ -625,10 +625,15 @@ def test_every_html_response_carries_the_security_headers(alice, client):
         if response.request.path in signed_in_paths:
             assert len(scripts) >= 5
         assert " on" not in "".join(re.findall(r"<[a-z]+\b[^>]*\son\w+=", page_text(response)))
-    static = client.get("/static/chat.js")
-    assert static.status_code == 200 and "javascript" in static.mimetype
-    assert static.headers["X-Content-Type-Options"] == "nosniff"
-    static.close()
+    # Every script and stylesheet a page names is a file of this site (the vendored ones too).
+    files = re.findall(r'<(?:script src|link rel="(?:stylesheet|icon)" href)="(/static/[^"]+)"', page_text(alice.get(f"/t/{thread_id}")))
+    assert "/static/vendor/markdown-it/markdown-it.min.js" in files and "/static/vendor/dompurify/purify.min.js" in files
+    for path in files:
+        static = client.get(path)
+        assert static.status_code == 200, path
+        assert static.mimetype in ("text/javascript", "application/javascript", "text/css", "image/svg+xml"), path
+        assert static.headers["X-Content-Type-Options"] == "nosniff"
+        static.close()
 
 
 def _session_cookie(response) -> str:

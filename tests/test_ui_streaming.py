@@ -136,6 +136,7 @@ def test_stop_ends_the_stream_and_the_partial_reply_is_stored_as_incomplete(serv
     expect(reply.locator(".reply-problem")).to_have_text("This reply is incomplete: it was stopped before it finished.")
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
     expect(stop).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "message"  # focus returns to the message box
     assert llm.client_gone.wait(10), "the backend stream was not closed"
     thread_id = thread_id_of(page)
     user, assistant = served.items(served.user_id(email), thread_id)
