@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test bench install install-dev clean
+.PHONY: run test bench vendor install install-dev clean
 
 $(VENV)/.runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "chatapp needs Python 3.11 or newer")'
@@ -31,6 +31,10 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# Re-fetch static/vendor/ and tests/vendor/ from the npm registry (pinned versions, see the script).
+vendor:
+	scripts/vendor.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache
