@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test bench install install-dev clean
+.PHONY: run test bench vendor install install-dev clean
 
 $(VENV)/.runtime: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "chatapp needs Python 3.11 or newer")'
@@ -21,15 +21,20 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-chatkit.txt
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
+# CHATAPP_ENV=development: without SECRET_KEY, a key generated once into instance/secret_key.
 run: $(VENV)/.runtime
-	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+	CHATAPP_ENV=development $(BIN)/flask --app wsgi db upgrade
+	CHATAPP_ENV=development $(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# Re-fetch static/vendor/ and tests/vendor/ from the npm registry (pinned versions, see the script).
+vendor:
+	scripts/vendor.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

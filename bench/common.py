@@ -30,6 +30,8 @@ SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1
 DATABASE_NAME = os.environ.get("BENCH_DATABASE", "chatapp_bench")
 DATABASE_URL = make_url(SERVER_URL).set(database=DATABASE_NAME).render_as_string(hide_password=False)
 INSTANCE_PATH = ROOT / "instance" / "bench"
+# Long enough for production's SECRET_KEY rules: the bench runs chatapp as in production.
+BENCH_SECRET_KEY = "chatapp-bench-only-secret-key-0123456789"
 
 
 def admin_connection():
@@ -91,7 +93,7 @@ def chatapp_app(**config):
         {
             "DATABASE_URL": DATABASE_URL,
             "instance_path": str(INSTANCE_PATH),
-            "SECRET_KEY": "bench-secret",
+            "SECRET_KEY": BENCH_SECRET_KEY,
             "LOG_LEVEL": "WARNING",
             **config,
         }

@@ -19,7 +19,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from bench.common import DATABASE_URL, INSTANCE_PATH, ROOT
+from bench.common import BENCH_SECRET_KEY, DATABASE_URL, INSTANCE_PATH, ROOT
 
 BIN = Path(sys.executable).parent
 APPS = {"chatapp": "wsgi:app", "baseline": "bench.baseline_app:app"}
@@ -58,7 +58,7 @@ def served(
         **GUNICORN_ENV,
         "DATABASE_URL": database_url,
         "CHATAPP_INSTANCE_PATH": str(INSTANCE_PATH),
-        "SECRET_KEY": "bench-secret",
+        "SECRET_KEY": BENCH_SECRET_KEY,
     }
     INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
     log_path = INSTANCE_PATH / f"gunicorn-{app_name}{'-' + label if label else ''}.log"

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from flask import Flask
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from . import models  # noqa: F401 - registers the tables on db.metadata
+from .api import bp as api_bp
+from .cli import chat
+from .config import Settings, load_settings
+from .errors import register_error_handlers
+from .extensions import configure_sqlite, csrf, db, limiter, migrate
+from .health import bp as health_bp
+from .paths import MIGRATIONS_DIR, STATIC_DIR, TEMPLATES_DIR, instance_path
+from .proxy import configure_proxy as trust_configured_proxies
+from .reconnect import install_connect_retry, install_idle_ping
+from .requestlog import RequestIdFilter, WerkzeugRequestLineFilter, configure_request_log
+from .startup import serves_requests
+from .store.transactions import install_autocommit_reset
+from .ui import bp as ui_bp
+from .ui.security import configure_browser_security
+
 log = logging.getLogger("chatapp")
 
 
@@ -22,15 +35,14 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     database: migrations run with `flask db upgrade`, never at startup.
     """
     config = dict(config or {})
-    instance_path = config.pop("instance_path", None) or os.environ.get("CHATAPP_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
     app = Flask(
         __name__,
-        instance_path=str(instance_path),
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(config.pop("instance_path", None) or instance_path()),
+        template_folder=str(TEMPLATES_DIR),
+        static_folder=str(STATIC_DIR),
     )
-    configure_app(app, config)
-    configure_logging(app)
+    settings = configure_app(app, config)
+    configure_logging(app, settings)
     configure_proxy(app)
     configure_extensions(app)
     configure_blueprints(app)
@@ -39,22 +51,21 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     return app
 
 
-def configure_app(app: Flask, overrides: dict[str, Any]) -> None:
-    from .config import load_settings
-
-    env = {**os.environ, **{k: str(v) for k, v in overrides.items() if k.isupper() and isinstance(v, (str, int, float))}}
-    settings = load_settings(app.instance_path, env)
+def configure_app(app: Flask, overrides: dict[str, Any]) -> Settings:
+    """The environment's settings, then `overrides`; returns what there is to log about them."""
+    settings = load_settings(app.instance_path, overrides, testing=bool(overrides.get("TESTING")))
     app.config.update(settings.values)
     app.config.update(overrides)
-    app.config.setdefault("JSON_SORT_KEYS", False)
-    app.extensions["chatapp.startup"] = settings
+    return settings
 
 
-def configure_logging(app: Flask) -> None:
+def configure_logging(app: Flask, settings: Settings) -> None:
     """Log chatapp's messages to stderr, tagged with the request id, one line per request, and
-    say, loudly, which database is in use."""
-    from .requestlog import RequestIdFilter, configure_request_log
+    say, loudly, which database is in use.
 
+    The startup warnings (SQLite fallback, generated SECRET_KEY) are for the process that serves;
+    a `flask db upgrade` before it only names the database.
+    """
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
@@ -64,7 +75,13 @@ def configure_logging(app: Flask) -> None:
         log.addHandler(handler)
     log.setLevel(app.config.get("LOG_LEVEL", "INFO"))
     configure_request_log(app)
-    settings = app.extensions.pop("chatapp.startup")
+    # chatapp logs each request itself: the development server's own line would be a second one.
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, WerkzeugRequestLineFilter) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(WerkzeugRequestLineFilter())
+    log.info(settings.database)
+    if not serves_requests():
+        return
     for message in settings.infos:
         log.info(message)
     for message in settings.warnings:
@@ -72,18 +89,12 @@ def configure_logging(app: Flask) -> None:
 
 
 def configure_proxy(app: Flask) -> None:
-    from .proxy import configure_proxy as trust_configured_proxies
-
     trust_configured_proxies(app)
 
 
 def configure_extensions(app: Flask) -> None:
-    from . import models  # noqa: F401 - registers the tables on db.metadata
-    from .extensions import configure_sqlite, csrf, db, limiter, migrate
-    from .ui.security import configure_browser_security
-
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
     limiter.init_app(app)
     # chatapp sets no default or application-wide limits: each throttled route is checked by its
@@ -95,9 +106,6 @@ def configure_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
         elif db.engine.dialect.name == "postgresql":
-            from .reconnect import install_connect_retry, install_idle_ping
-            from .store.transactions import install_autocommit_reset
-
             pool = app.config["DB_POOL"]
             install_connect_retry(db.engine, pool.connect_timeout)
             install_idle_ping(db.engine, pool.ping_idle_seconds)
@@ -105,12 +113,6 @@ def configure_extensions(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from .api import bp as api_bp
-    from .health import bp as health_bp
-    from .ui import bp as ui_bp
-
-    from .extensions import csrf
-
     app.register_blueprint(health_bp)
     csrf.exempt(api_bp)  # token-authenticated: no cookies, so no CSRF
     app.register_blueprint(api_bp)
@@ -118,12 +120,8 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_errorhandlers(app: Flask) -> None:
-    from .errors import register_error_handlers
-
     register_error_handlers(app)
 
 
 def configure_cli(app: Flask) -> None:
-    from .cli import chat
-
     app.cli.add_command(chat)

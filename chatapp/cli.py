@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from typing import Any, Callable
 
 import click
 import sqlalchemy as sa
@@ -17,6 +19,7 @@ from .legacy.importer import LegacyImport, Report
 from .legacy.source import LegacySource, SourceError
 from .models import ApiToken, Attachment, Thread, ThreadItem, User
 from .services import account_store, chat_store
+from .startup import CONNECTION_ERRORS, connection_error_message
 from .store.transactions import run
 
 COUNTED_TABLES = {"users": User, "api_tokens": ApiToken, "threads": Thread, "items": ThreadItem, "attachments": Attachment}
@@ -25,6 +28,20 @@ COUNTED_TABLES = {"users": User, "api_tokens": ApiToken, "threads": Thread, "ite
 def fail(message: str) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(1)
+
+
+def database_command(command: Callable[..., Any]) -> Callable[..., Any]:
+    """with_appcontext, and a database that cannot be reached (missing, refused, bad password)
+    ends the command with one line instead of a traceback."""
+
+    @functools.wraps(command)
+    def run_command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CONNECTION_ERRORS as exc:
+            fail(connection_error_message(exc, db.engine.url))
+
+    return with_appcontext(run_command)
 
 
 @click.group()
@@ -62,7 +79,7 @@ def doctor() -> None:
 
 
 @chat.command()
-@with_appcontext
+@database_command
 def stats() -> None:
     """Count users, threads, items and attachments."""
     try:
@@ -84,7 +101,7 @@ def row_counts() -> dict[str, int]:
 @chat.command("create-user")
 @click.argument("email")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@with_appcontext
+@database_command
 def create_user(email: str, password: str) -> None:
     """Create a user who can log in with EMAIL and the password."""
     try:
@@ -97,7 +114,7 @@ def create_user(email: str, password: str) -> None:
 @chat.command("create-token")
 @click.argument("email")
 @click.option("--name", default="CLI token", show_default=True, help="A label for the token.")
-@with_appcontext
+@database_command
 def create_token(email: str, name: str) -> None:
     """Create an API token for EMAIL and print it once."""
     accounts = account_store()
@@ -116,7 +133,7 @@ def create_token(email: str, name: str) -> None:
 @click.option("--owner", "owner_email", metavar="EMAIL",
               help="The account that gets the threads without a user id (seeds 002 and 004).")
 @click.option("--dry-run", is_flag=True, help="Report what an import would do; write nothing.")
-@with_appcontext
+@database_command
 def import_legacy(source_url: str, owner_email: str | None, dry_run: bool) -> None:
     """Import the chat tables of a legacy database (the seed notes' schemas) into chatapp.
 

@@ -1,55 +1,25 @@
-"""Configuration from the environment: database URLs, engine options, limits and secrets."""
+"""chatapp's own configuration: database URLs, engine options and the SECRET_KEY rules, as Flask config.
+
+Database URLs: normalization, Neon's SSL, the SQLite fallback. The typed environment variables
+themselves are defined once, in chatapp.settings.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
-from urllib.parse import parse_qsl, urlencode
+from typing import Any, Mapping, Optional
 
-from sqlalchemy.engine import URL, make_url
+from flask.helpers import get_debug_flag
+from sqlalchemy.engine import make_url
 
-log = logging.getLogger("chatapp")
+from .paths import INSTANCE_PATH_VARIABLE
+from .settings import AppSettings, AssistantSettings, ConfigError, PoolSettings, ProxySettings
 
 NEON_HOST_SUFFIX = ".neon.tech"
-
-
-class ConfigError(ValueError):
-    """A configuration value that chatapp refuses to start with."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-
-
-def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
-    from limits import parse_many
-
-    raw = env.get(name, "").strip() or default
-    try:
-        parse_many(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a rate limit such as '5 per minute;20 per hour', got {raw!r}") from None
-    return raw
 
 
 def is_neon_host(host: str | None) -> bool:
@@ -110,47 +80,19 @@ def mask_url(url: str) -> str:
         return "<unparseable URL>"
 
 
-@dataclass(frozen=True)
-class PoolSettings:
-    """Engine pool settings for PostgreSQL; defaults fit Neon's 5-minute idle window."""
-
-    size: int = 5
-    max_overflow: int = 10
-    timeout: int = 30
-    recycle: int = 240
-    connect_timeout: int = 10
-    ping_idle_seconds: float = 5.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "PoolSettings":
-        settings = cls(
-            size=_int(env, "DB_POOL_SIZE", cls.size),
-            max_overflow=_int(env, "DB_MAX_OVERFLOW", cls.max_overflow),
-            timeout=_int(env, "DB_POOL_TIMEOUT", cls.timeout),
-            recycle=_int(env, "DB_POOL_RECYCLE", cls.recycle),
-            connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", cls.connect_timeout),
-            ping_idle_seconds=_float(env, "DB_PING_IDLE_SECONDS", cls.ping_idle_seconds),
-        )
-        if settings.size < 1 or settings.max_overflow < 0 or settings.timeout < 1:
-            raise ConfigError("DB_POOL_SIZE must be >= 1, DB_MAX_OVERFLOW >= 0, DB_POOL_TIMEOUT >= 1")
-        if settings.connect_timeout < 1:
-            raise ConfigError("DB_CONNECT_TIMEOUT must be >= 1 second")
-        if settings.ping_idle_seconds < 0:
-            raise ConfigError("DB_PING_IDLE_SECONDS must be >= 0 (0 pings on every checkout)")
-        return settings
-
-
-def engine_options_for(url: str, pool: PoolSettings = PoolSettings()) -> dict[str, Any]:
+def engine_options_for(url: str, pool: Optional[PoolSettings] = None) -> dict[str, Any]:
     """SQLAlchemy engine options for `url`.
 
     PostgreSQL: a LIFO QueuePool with a recycle below Neon's idle cut-off, a connect timeout,
     TCP keepalives and application_name; never libpq `options`, which Neon's pooler rejects.
     Liveness is not SQLAlchemy's pre-ping (a round trip on every checkout) but a ping of
-    connections idle for DB_PING_IDLE_SECONDS only (chatapp.reconnect.install_idle_ping). SQLite: a busy timeout (the pragmas are set on connect, see chatapp.extensions).
+    connections idle for DB_PING_IDLE_SECONDS only (chatapp.reconnect.install_idle_ping).
+    SQLite: a busy timeout (the pragmas are set on connect, see chatapp.extensions).
+    `pool` defaults to the environment's PoolSettings.
     """
-    backend = make_url(url).get_backend_name()
-    if backend == "sqlite":
+    if make_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": 15}}
+    pool = pool or PoolSettings.from_env()
     connect_args: dict[str, Any] = {
         "connect_timeout": pool.connect_timeout,
         "application_name": "chatapp",
@@ -186,113 +128,96 @@ def _libpq_version() -> int:
         return 0
 
 
-PROXY_HEADERS = ("for", "proto", "host", "port", "prefix")
+MIN_SECRET_KEY_CHARS = 32
+# Values copied from examples and tutorials, compared in lower case without punctuation.
+PLACEHOLDER_SECRET_KEYS = frozenset({
+    "changeme", "changethis", "replaceme", "secret", "secretkey", "yoursecretkey", "mysecretkey",
+    "supersecret", "notsecret", "dev", "development", "test", "testing", "password", "default",
+    "insecure", "example", "todo", "fixme",
+})
+GENERATE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
-def proxy_hops(env: Mapping[str, str]) -> dict[str, int]:
-    """ProxyFix hop counts from PROXY_FIX_X_FOR, _X_PROTO, _X_HOST, _X_PORT, _X_PREFIX (0 = untrusted).
-
-    Each count is how many proxies in front of chatapp set that X-Forwarded-* header; all zero
-    (the default) leaves the headers ignored, as a directly exposed server must.
-    """
-    hops = {f"x_{name}": _int(env, f"PROXY_FIX_X_{name.upper()}", 0) for name in PROXY_HEADERS}
-    if any(count < 0 for count in hops.values()):
-        raise ConfigError("PROXY_FIX_X_* hop counts must be >= 0")
-    return hops
-
-
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer concisely."
-
-
-@dataclass(frozen=True)
-class AssistantSettings:
-    """The assistant backend: the offline demo responder unless `base_url` is set."""
-
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)  # never logged
-    model: str | None = None
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    temperature: float | None = None
-    timeout: float = 60.0  # seconds to connect, and to wait for each part of the stream
-    history_messages: int = 20
-    history_chars: int = 24_000
-
-    @property
-    def offline(self) -> bool:
-        return self.base_url is None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "AssistantSettings":
-        base_url = env.get("ASSISTANT_BASE_URL", "").strip() or None
-        model = env.get("ASSISTANT_MODEL", "").strip() or None
-        if base_url and not model:
-            raise ConfigError(
-                "ASSISTANT_BASE_URL is set but ASSISTANT_MODEL is not: name the model to ask "
-                "(e.g. gpt-4o-mini, llama3.2, Qwen/Qwen2.5-7B-Instruct)"
-            )
-        raw_temperature = env.get("ASSISTANT_TEMPERATURE", "").strip()
-        settings = cls(
-            base_url=base_url,
-            api_key=env.get("ASSISTANT_API_KEY", "").strip() or None,
-            model=model,
-            system_prompt=env.get("ASSISTANT_SYSTEM_PROMPT", "").strip() or DEFAULT_SYSTEM_PROMPT,
-            temperature=_float(env, "ASSISTANT_TEMPERATURE", 0.0) if raw_temperature else None,
-            timeout=_float(env, "ASSISTANT_TIMEOUT", cls.timeout),
-            history_messages=_int(env, "ASSISTANT_HISTORY_MESSAGES", cls.history_messages),
-            history_chars=_int(env, "ASSISTANT_HISTORY_CHARS", cls.history_chars),
-        )
-        if settings.temperature is not None and not 0 <= settings.temperature <= 2:
-            raise ConfigError("ASSISTANT_TEMPERATURE must be between 0 and 2")
-        if settings.timeout <= 0:
-            raise ConfigError("ASSISTANT_TIMEOUT must be > 0 seconds")
-        if not 1 <= settings.history_messages <= 1000 or settings.history_chars < 1:
-            raise ConfigError(
-                "ASSISTANT_HISTORY_MESSAGES must be 1-1000 and ASSISTANT_HISTORY_CHARS >= 1"
-            )
-        return settings
-
-    def describe(self) -> str:
-        if self.offline:
-            return "Assistant: the offline demo responder (set ASSISTANT_BASE_URL to connect a model)"
-        return f"Assistant: {self.model} at {self.base_url}"
+def secret_key_problem(key: str) -> Optional[str]:
+    """Why `key` cannot sign production sessions ("is not set", "is too short ..."), or None."""
+    if not key:
+        return "is not set"
+    words = re.sub(r"[^a-z0-9]", "", key.lower())
+    if words in PLACEHOLDER_SECRET_KEYS or "changeme" in words or "replaceme" in words:
+        return f'is the placeholder "{key}"'
+    if len(key) < MIN_SECRET_KEY_CHARS:
+        return f"is too short ({len(key)} characters; at least {MIN_SECRET_KEY_CHARS})"
+    if len(set(key)) < 8:
+        return "is not random (fewer than 8 distinct characters)"
+    return None
 
 
-def _secret_key(instance_path: Path) -> tuple[str, bool]:
+def _instance_error(path: Path, exc: OSError) -> ConfigError:
+    reason = "it is not a directory" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+    return ConfigError(
+        f"cannot use the instance folder {path} ({reason}): make it a directory this user can write, "
+        f"or set {INSTANCE_PATH_VARIABLE} to one"
+    )
+
+
+def _instance_secret_key(instance_path: Path) -> tuple[str, bool]:
     """Read or create instance/secret_key; True when it was generated just now."""
     key_file = instance_path / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip(), False
-    instance_path.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
+    try:
+        if key_file.exists():
+            return key_file.read_text().strip(), False
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+    except OSError as exc:
+        raise _instance_error(instance_path, exc) from None
     return key, True
 
 
 @dataclass
 class Settings:
-    """Everything chatapp reads from the environment, as Flask config keys."""
+    """Everything chatapp reads from the environment, as Flask config keys, and what to log about it."""
 
     values: dict[str, Any] = field(default_factory=dict)
+    database: str = ""  # the "Database: ..." line, password masked
     warnings: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
 
 
-def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> Settings:
-    """Build the app configuration from `env` (os.environ by default)."""
-    env = os.environ if env is None else env
+def load_settings(instance_path: str, overrides: Optional[Mapping[str, Any]] = None, *, testing: bool = False) -> Settings:
+    """Build the app configuration from os.environ, with `overrides` (by variable name) winning.
+
+    Outside development (CHATAPP_ENV=development, FLASK_DEBUG, or `testing`) a real SECRET_KEY
+    is required; in development a missing one is generated once into instance/secret_key.
+    """
+    overrides = dict(overrides or {})
+    app_settings = AppSettings.from_env(overrides)
+    pool = PoolSettings.from_env(overrides)
+    assistant = AssistantSettings.from_env(overrides)
+    proxy = ProxySettings.from_env(overrides)
+    development = app_settings.environment == "development" or get_debug_flag() or testing
+    problem = secret_key_problem(app_settings.secret_key)
+    if problem and not development:
+        raise ConfigError(
+            f"SECRET_KEY {problem}: generate one with {GENERATE_SECRET_KEY} and set it in the "
+            "environment or .env (the same on every instance), or set CHATAPP_ENV=development "
+            "on a development machine"
+        )
     settings = Settings()
     cfg = settings.values
     instance = Path(instance_path)
 
-    raw_url = env.get("DATABASE_URL", "").strip()
-    if raw_url:
-        url, url_warnings = normalize_database_url(raw_url)
+    if app_settings.database_url:
+        url, url_warnings = normalize_database_url(app_settings.database_url)
         settings.warnings.extend(url_warnings)
     else:
         db_file = instance / "chatapp.db"
-        instance.mkdir(parents=True, exist_ok=True)
+        try:
+            instance.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _instance_error(instance, exc) from None
         url = f"sqlite:///{db_file}"
         settings.warnings.append(
             f"DATABASE_URL is not set: using the embedded SQLite database at {db_file}. "
@@ -300,32 +225,25 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
             "postgresql:// URL to use PostgreSQL or Neon."
         )
     cfg["SQLALCHEMY_DATABASE_URI"] = url
-    pool = PoolSettings.from_env(env)
     cfg["DB_POOL"] = pool
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options_for(url, pool)
 
-    secret = env.get("SECRET_KEY", "").strip()
-    if not secret:
-        secret, generated = _secret_key(instance)
+    cfg["SECRET_KEY"] = app_settings.secret_key
+    if not app_settings.secret_key:
+        cfg["SECRET_KEY"], generated = _instance_secret_key(instance)
         settings.warnings.append(
             ("Generated a new SECRET_KEY" if generated else "Using the SECRET_KEY kept")
-            + f" in {instance / 'secret_key'}; set SECRET_KEY in production."
+            + f" in {instance / 'secret_key'}: fine for development; production needs SECRET_KEY set."
         )
-    cfg["SECRET_KEY"] = secret
+    elif problem and not testing:
+        settings.warnings.append(f"SECRET_KEY {problem}: accepted in development only.")
 
-    cfg["MAX_MESSAGE_CHARS"] = _int(env, "MAX_MESSAGE_CHARS", 32_000)
-    cfg["MAX_ATTACHMENT_BYTES"] = _int(env, "MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
-    # Request bodies: an attachment plus multipart overhead.
-    cfg["MAX_CONTENT_LENGTH"] = _int(
-        env, "MAX_CONTENT_LENGTH", cfg["MAX_ATTACHMENT_BYTES"] + 64 * 1024
-    )
-    # POST /api/v1/threads/import: a thread document may be larger than any other request.
-    cfg["MAX_IMPORT_BYTES"] = _int(env, "MAX_IMPORT_BYTES", 32 * 1024 * 1024)
-    # How long the API trusts a token -> user lookup it made; bounds how late a revocation bites.
-    cfg["API_TOKEN_CACHE_SECONDS"] = _float(env, "API_TOKEN_CACHE_SECONDS", 10.0)
-    if cfg["API_TOKEN_CACHE_SECONDS"] < 0:
-        raise ConfigError("API_TOKEN_CACHE_SECONDS must be >= 0 (0 turns the cache off)")
-    cfg["LOG_LEVEL"] = env.get("LOG_LEVEL", "INFO").upper()
+    cfg["MAX_MESSAGE_CHARS"] = app_settings.max_message_chars
+    cfg["MAX_ATTACHMENT_BYTES"] = app_settings.max_attachment_bytes
+    cfg["MAX_CONTENT_LENGTH"] = app_settings.request_body_limit
+    cfg["MAX_IMPORT_BYTES"] = app_settings.max_import_bytes
+    cfg["API_TOKEN_CACHE_SECONDS"] = app_settings.api_token_cache_seconds
+    cfg["LOG_LEVEL"] = app_settings.log_level
     # Browser sessions: HttpOnly (Flask's default) and SameSite=Lax; Secure follows each
     # request's scheme (chatapp.proxy). A CSRF token lives as long as its session.
     cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -333,11 +251,11 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
     # Failed-login throttling (Flask-Limiter). memory:// counts per process; a redis:// URL
     # shares the counts between gunicorn workers and instances.
     cfg["RATELIMIT_ENABLED"] = True
-    cfg["RATELIMIT_STORAGE_URI"] = env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://"
-    cfg["LOGIN_LIMIT_PER_ACCOUNT"] = _rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour")
-    cfg["LOGIN_LIMIT_PER_ADDRESS"] = _rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "20 per minute;100 per hour")
-    cfg["ASSISTANT"] = AssistantSettings.from_env(env)
-    settings.infos.append(cfg["ASSISTANT"].describe())
-    cfg["PROXY_FIX"] = proxy_hops(env)
-    settings.infos.append(f"Database: {mask_url(url)}")
+    cfg["RATELIMIT_STORAGE_URI"] = app_settings.ratelimit_storage_uri
+    cfg["LOGIN_LIMIT_PER_ACCOUNT"] = app_settings.login_limit_per_account
+    cfg["LOGIN_LIMIT_PER_ADDRESS"] = app_settings.login_limit_per_address
+    cfg["ASSISTANT"] = assistant
+    cfg["PROXY_FIX"] = proxy.model_dump()
+    settings.database = f"Database: {mask_url(url)}"
+    settings.infos.append(assistant.describe())
     return settings

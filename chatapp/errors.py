@@ -47,6 +47,10 @@ class PayloadTooLarge(ChatError):
     code, status = "payload_too_large", 413
 
 
+class UnsupportedMediaType(ChatError):
+    code, status = "unsupported_media_type", 415
+
+
 class RateLimited(ChatError):
     code, status = "rate_limited", 429
 
@@ -104,6 +108,8 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def error_response(status: int, code: str, message: str, details: Any = None):
     headers = {"Retry-After": "5"} if status == 503 else {}
+    if status == 401 and request.path.startswith("/api/"):
+        headers["WWW-Authenticate"] = 'Bearer realm="chatapp"'  # RFC 6750: how to authenticate
     if wants_json(request):
         return error_body(code, message, details), status, headers
     return (

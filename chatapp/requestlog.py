@@ -36,6 +36,15 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class WerkzeugRequestLineFilter(logging.Filter):
+    """Drops the development server's per-request line ("GET / HTTP/1.1" 200 -), which repeats
+    chatapp's own; its other messages (the address it listens on, errors) pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # werkzeug.serving.WSGIRequestHandler.log_request logs '<address> - - [<time>] "%s" %s %s'.
+        return not (record.levelno == logging.INFO and str(record.msg).endswith('"%s" %s %s'))
+
+
 def _start_request() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = incoming if VALID_REQUEST_ID.match(incoming) else secrets.token_hex(16)

@@ -6,13 +6,14 @@ from flask import current_app
 from alembic import context
 
 from chatapp.models import include_in_autogenerate
+from chatapp.startup import exit_on_connection_error
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
+# Interpret the config file for Python logging: alembic's own loggers only (alembic.ini gives
+# the root logger no handler, so chatapp's messages are not printed a second time).
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
@@ -96,7 +97,10 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    # A missing database or an unreachable server ends `flask db upgrade` with one line.
+    with exit_on_connection_error(connectable.url):
+        connection = connectable.connect()
+    with connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

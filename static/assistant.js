@@ -1,28 +1,54 @@
 /* The assistant's reply in the page: after the composer's "chat:sent" event, ask the reply route
- * (chatapp/ui/replies.py) to answer the stored message and show the text as it streams in
- * (newline-delimited JSON: user, delta..., then assistant or error). A failed or interrupted
- * reply shows its reason and a Retry button, which asks again for the same message.
+ * (chatapp/ui/replies.py) to answer the stored message and show the reply as it streams in
+ * (newline-delimited JSON: user, delta..., then assistant or error), as live Markdown
+ * (markdown.js), until the server's final HTML (with highlighted code) replaces it.
+ *
+ * One reply at a time: while it streams, Send and Retry are disabled and Stop (or Esc) aborts
+ * the request. The server then sees the client go and stores the partial reply as incomplete;
+ * this script waits for that item (GET /t/<id>/items?after=...) and shows the stored items, so
+ * the page always shows the thread in its stored order. A connection that breaks ends the same
+ * way. A failed reply shows its reason and a Retry button, which asks again for the same message.
  * Builds on window.Chat from chat.js. No inline script: the page's CSP allows only files.
  */
 (function () {
   "use strict";
 
   var NDJSON = "application/x-ndjson";
+  var current = null; // the reply streaming now: {controller, stopped}
 
   function csrfToken() {
     var field = document.querySelector('input[name="csrf_token"]');
     return field ? field.value : "";
   }
 
-  // A reply that ended without its final event (the connection broke): say so, offer a retry.
-  function markInterrupted(element, replyUrl, itemId) {
-    element.classList.remove("is-pending");
-    var status = document.createElement("div");
-    status.className = "reply-status reply-status-incomplete";
-    status.setAttribute("role", "status");
-    var text = document.createElement("p");
-    text.textContent = "The reply was interrupted. Reload the page to see what was saved, or retry.";
-    status.appendChild(text);
+  function messagesList() {
+    return document.querySelector("[data-thread-messages]");
+  }
+
+  function sleep(milliseconds) {
+    return new Promise(function (resolve) { window.setTimeout(resolve, milliseconds); });
+  }
+
+  // The last stored message above `element` (streamed ones have no id yet).
+  function lastStoredId(element) {
+    var node = element.previousElementSibling;
+    while (node && !node.id) node = node.previousElementSibling;
+    return node ? node.id : null;
+  }
+
+  function statusBox(element, text) {
+    var box = element.querySelector(".reply-status") || document.createElement("div");
+    box.className = "reply-status reply-status-incomplete";
+    box.replaceChildren();
+    var line = document.createElement("p");
+    line.className = "reply-problem";
+    line.textContent = text;
+    box.appendChild(line);
+    (element.querySelector(".msg-main") || element).appendChild(box);
+    return box;
+  }
+
+  function retryForm(replyUrl, itemId) {
     var form = document.createElement("form");
     form.method = "post";
     form.action = replyUrl;
@@ -40,13 +66,82 @@
     button.className = "button button-quiet";
     button.textContent = "Retry";
     form.appendChild(button);
-    status.appendChild(form);
-    (element.querySelector(".msg-main") || element).appendChild(status);
+    return form;
+  }
+
+  function finished(element) {
+    element.classList.remove("is-pending", "is-stopping");
+    element.removeAttribute("aria-busy");
+  }
+
+  function announceReply(element) {
+    var problem = element.querySelector(".reply-problem");
+    var body = element.querySelector(".msg-body");
+    if (problem) Chat.announce(problem.textContent);
+    else if (body) Chat.announce("The assistant replied: " + body.textContent.trim());
+  }
+
+  // The reply was cut short on this side (Stop, or the connection broke). The server stores what
+  // it had as incomplete once it notices the client went away; wait for that item, then show the
+  // stored items in place of the streamed one.
+  async function settle(element, replyUrl, itemId, afterId, note) {
+    element.classList.add("is-stopping");
+    statusBox(element, note);
+    var list = messagesList();
+    var url = list && list.dataset.itemsUrl;
+    var seconds = list ? parseFloat(list.dataset.settleSeconds || "70") : 70;
+    var deadline = Date.now() + seconds * 1000;
+    var delay = 150;
+    var problem = "";
+    while (url && Date.now() < deadline) {
+      try {
+        var response = await fetch(url + (afterId ? "?after=" + encodeURIComponent(afterId) : ""), {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+        });
+        if (!response.ok) throw new Error("status " + response.status);
+        var body = await response.json();
+        var stored = body.items.some(function (entry) {
+          return entry.item.role === "assistant" && (entry.item.metadata || {}).in_reply_to === itemId;
+        });
+        if (stored) {
+          var html = body.items
+            .filter(function (entry) { return !document.getElementById(entry.item.id); })
+            .map(function (entry) { return entry.html; })
+            .join("");
+          return Chat.replaceMessage(element, html);
+        }
+      } catch (error) {
+        problem = " (" + error.message + ")"; // the server may be restarting: ask again until the deadline
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 1.5, 2000);
+    }
+    finished(element);
+    var box = statusBox(element, "The reply was interrupted, and the page could not confirm what was saved" + problem + ". Reload the page to see it, or retry.");
+    box.appendChild(retryForm(replyUrl, itemId));
+    return element;
   }
 
   async function streamReply(replyUrl, itemId) {
+    if (Chat.isReplying()) return;
     var element = Chat.createMessage("assistant");
     element.setAttribute("data-reply-for", itemId);
+    var afterId = lastStoredId(element);
+    var reply = { controller: new AbortController(), stopped: false };
+    current = reply;
+    Chat.setReplying(true);
+    try {
+      element = await run(reply, element, replyUrl, itemId, afterId);
+    } finally {
+      current = null;
+      Chat.setReplying(false);
+    }
+    if (element) announceReply(element);
+    Chat.scrollToLatest();
+  }
+
+  async function run(reply, element, replyUrl, itemId, afterId) {
     var body = new FormData();
     body.append("csrf_token", csrfToken());
     body.append("item_id", itemId);
@@ -57,25 +152,31 @@
         body: body,
         headers: { Accept: NDJSON },
         credentials: "same-origin",
+        signal: reply.controller.signal,
       });
     } catch (error) {
-      markInterrupted(element, replyUrl, itemId);
-      return;
+      if (reply.stopped) return settle(element, replyUrl, itemId, afterId, "Stopping…");
+      finished(element);
+      statusBox(element, "Could not reach the server to ask for a reply.").appendChild(retryForm(replyUrl, itemId));
+      return element;
     }
     if (!response.ok) {
       var failure = await response.json().catch(function () { return null; });
-      if (failure && failure.html) {
-        Chat.replaceMessage(element, failure.html);
-      } else {
-        markInterrupted(element, replyUrl, itemId);
-        Chat.showComposerError(failure && failure.error ? failure.error.message : "The reply failed (" + response.status + ").");
-      }
-      return;
+      if (failure && failure.html) return Chat.replaceMessage(element, failure.html);
+      finished(element);
+      var reason = failure && failure.error ? failure.error.message : "The reply failed (" + response.status + ").";
+      statusBox(element, reason).appendChild(retryForm(replyUrl, itemId));
+      return element;
     }
     var reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     var buffer = "";
     var text = "";
-    var finished = false;
+    var frame = 0;
+    var render = function () {
+      frame = 0;
+      Chat.setMessageMarkdown(element, text);
+      Chat.scrollToLatest();
+    };
     try {
       for (;;) {
         var chunk = await reader.read();
@@ -89,19 +190,29 @@
           var message = JSON.parse(line);
           if (message.event === "delta") {
             text += message.data.text;
-            Chat.setMessageText(element, text);
-            Chat.scrollToLatest();
+            if (!frame) frame = window.requestAnimationFrame(render);
           } else if (message.event === "assistant" || message.event === "error") {
-            element = Chat.replaceMessage(element, message.data.html);
-            finished = true;
+            if (frame) window.cancelAnimationFrame(frame);
+            return Chat.replaceMessage(element, message.data.html);
           }
         }
       }
     } catch (error) {
-      finished = false;
+      if (frame) window.cancelAnimationFrame(frame);
+      if (text) render();
+      return settle(element, replyUrl, itemId, afterId, reply.stopped ? "Stopping…" : "The connection broke; checking what was saved…");
     }
-    if (!finished) markInterrupted(element, replyUrl, itemId);
-    Chat.scrollToLatest();
+    if (frame) window.cancelAnimationFrame(frame);
+    if (text) render();
+    return settle(element, replyUrl, itemId, afterId, "The reply ended early; checking what was saved…");
+  }
+
+  function stop() {
+    if (!current || current.stopped) return false;
+    current.stopped = true;
+    current.controller.abort();
+    Chat.announce("Stopped. The reply so far is kept.");
+    return true;
   }
 
   function start() {
@@ -114,12 +225,23 @@
       var form = event.target.closest("form[data-retry]");
       if (!form) return;
       event.preventDefault();
+      if (Chat.isReplying()) return;
       var itemId = form.querySelector('input[name="item_id"]').value;
       var action = form.action;
       form.remove(); // the failed reply stays in the thread; the new one follows it
       streamReply(action, itemId);
     });
+    document.addEventListener("click", function (event) {
+      if (event.target.closest("[data-stop]")) stop();
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || event.shiftKey || event.defaultPrevented) return;
+      if (document.querySelector("dialog[open], details[data-menu][open]")) return; // Esc closes those first
+      if (stop()) event.preventDefault();
+    });
   }
+
+  window.Chat.stopReply = stop;
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

@@ -1,40 +1,62 @@
 /* chatapp's page script. Every action also works without it (plain forms and links); this
- * file only enhances: the composer sends without a reload, and "Load earlier" / "More chats"
- * fill the page in place.
+ * file only enhances: the composer sends without a reload (and counts characters near the
+ * limit), and "Load earlier" / "More chats" fill the page in place.
  *
- * Other scripts (the assistant's streamed reply) build on window.Chat:
- *   Chat.appendMessage(html)        add a server-rendered message (templates/_item.html)
- *   Chat.createMessage(role)        add an empty message to fill while text streams in
- *   Chat.setMessageText(el, text)   show plain text in it (escaped: textContent)
- *   Chat.replaceMessage(el, html)   swap it for the server-rendered final message
- *   Chat.showComposerError(text)    the composer's error line ("" hides it)
- * and listen for the "chat:sent" event on document, whose detail is
- *   {form, element, response: {item, html, thread, thread_url, post_url, next_item_id}}.
+ * Other scripts (assistant.js streams replies, controls.js adds Copy buttons and times) build
+ * on window.Chat:
+ *   Chat.appendMessage(html)          add a server-rendered message (templates/_item.html)
+ *   Chat.createMessage(role)          add an empty message (typing dots) to fill while text streams in
+ *   Chat.setMessageMarkdown(el, text) show Markdown in it, rendered and sanitized (markdown.js)
+ *   Chat.replaceMessage(el, html)     swap it for server-rendered messages (one or more)
+ *   Chat.setReplying(on)              while a reply streams: Send disabled, Stop shown
+ *   Chat.isReplying()
+ *   Chat.showComposerError(text)      the composer's error line ("" hides it)
+ *   Chat.announce(text)               say it through the page's aria-live region
+ * and listen on document for
+ *   "chat:sent"   {form, element, response: {item, html, thread, thread_url, post_url,
+ *                  reply_url, items_url, next_item_id}}
+ *   "chat:added"  {node}: a message or list was put into the page (to enhance it)
  */
 (function () {
   "use strict";
+
+  var REPLYING = "A reply is being written. Wait for it to finish, or stop it (Esc), then send.";
+  var replying = false;
 
   function messagesList() {
     return document.querySelector("[data-thread-messages]");
   }
 
-  function elementFrom(html) {
+  function fragmentFrom(html) {
     var template = document.createElement("template");
     template.innerHTML = html.trim();
-    return template.content.firstElementChild;
+    return template.content;
+  }
+
+  function elementFrom(html) {
+    return fragmentFrom(html).firstElementChild;
+  }
+
+  function added(node) {
+    if (node) document.dispatchEvent(new CustomEvent("chat:added", { detail: { node: node } }));
   }
 
   function scrollToLatest() {
     window.scrollTo(0, document.documentElement.scrollHeight);
   }
 
+  function removeEmptyState(list) {
+    var empty = list.querySelector("[data-empty-state]");
+    if (empty) empty.remove();
+  }
+
   function appendMessage(html) {
     var list = messagesList();
     if (!list) return null;
-    var empty = list.querySelector("[data-empty-state]");
-    if (empty) empty.remove();
+    removeEmptyState(list);
     var node = elementFrom(html);
     list.appendChild(node);
+    added(node);
     scrollToLatest();
     return node;
   }
@@ -42,6 +64,7 @@
   function createMessage(role) {
     var article = document.createElement("article");
     article.className = "msg msg-" + role + " is-pending";
+    article.setAttribute("aria-busy", "true");
     if (role === "assistant") {
       var avatar = document.createElement("div");
       avatar.className = "msg-avatar";
@@ -49,33 +72,99 @@
       avatar.textContent = "AI";
       article.appendChild(avatar);
     }
+    var main = document.createElement("div");
+    main.className = "msg-main";
     var body = document.createElement("div");
-    body.className = "msg-body plain";
-    article.appendChild(body);
+    body.className = "msg-body markdown";
+    body.setAttribute("aria-label", role === "assistant" ? "Assistant" : "You");
+    var dots = document.createElement("span");
+    dots.className = "typing";
+    dots.setAttribute("role", "img");
+    dots.setAttribute("aria-label", "The assistant is writing");
+    dots.append(document.createElement("span"), document.createElement("span"), document.createElement("span"));
+    body.appendChild(dots);
+    main.appendChild(body);
+    article.appendChild(main);
     var list = messagesList();
     if (list) {
+      removeEmptyState(list);
       list.appendChild(article);
       scrollToLatest();
     }
     return article;
   }
 
-  function setMessageText(element, text) {
-    element.querySelector(".msg-body").textContent = text;
+  function setMessageMarkdown(element, text) {
+    var body = element.querySelector(".msg-body");
+    body.replaceChildren(window.ChatMarkdown.render(text));
+    added(element);
   }
 
+  // Swap a streamed message for the stored one(s), as the server renders them.
   function replaceMessage(element, html) {
-    var node = elementFrom(html);
-    element.replaceWith(node);
-    return node;
+    var fragment = fragmentFrom(html);
+    var nodes = Array.prototype.slice.call(fragment.children);
+    element.replaceWith(fragment);
+    nodes.forEach(added);
+    return nodes[nodes.length - 1] || null;
+  }
+
+  function composer() {
+    return document.querySelector("[data-composer]");
   }
 
   function showComposerError(message, form) {
-    form = form || document.querySelector("[data-composer]");
+    form = form || composer();
     if (!form) return;
     var line = form.querySelector(".composer-error");
     line.textContent = message;
     line.hidden = !message;
+  }
+
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region) return;
+    region.textContent = "";
+    // A change after a tick is announced even when the text repeats.
+    window.setTimeout(function () { region.textContent = text; }, 50);
+  }
+
+  function setReplying(on) {
+    replying = on;
+    var form = composer();
+    document.querySelectorAll("form[data-retry] button").forEach(function (button) { button.disabled = on; });
+    if (!form) return;
+    form.querySelector(".button-send").disabled = on;
+    var stop = form.querySelector("[data-stop]");
+    if (stop) {
+      var hadFocus = document.activeElement === stop;
+      stop.hidden = !on;
+      if (hadFocus && !on) form.querySelector("textarea").focus(); // not lost to the page when Stop goes away
+    }
+    var line = form.querySelector(".composer-error");
+    if (!on && line.textContent === REPLYING) showComposerError("", form);
+  }
+
+  // Characters as the server counts them: code points, and a line break as the two characters
+  // (CR LF) a form sends.
+  function characterCount(text) {
+    var pairs = text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g);
+    var breaks = text.match(/\n/g);
+    return text.length - (pairs ? pairs.length : 0) + (breaks ? breaks.length : 0);
+  }
+
+  function updateCounter(form) {
+    var textarea = form.querySelector("textarea");
+    var counter = form.querySelector(".composer-count");
+    var limit = parseInt(form.dataset.maxChars, 10);
+    if (!counter || !limit) return 0;
+    var count = characterCount(textarea.value);
+    counter.hidden = count < limit * 0.9;
+    counter.classList.toggle("is-over", count > limit);
+    counter.textContent = count > limit
+      ? (count - limit).toLocaleString("en-US") + " characters over the " + limit.toLocaleString("en-US") + " limit: shorten the message to send it."
+      : count.toLocaleString("en-US") + " / " + limit.toLocaleString("en-US") + " characters";
+    return count;
   }
 
   function autosize(textarea) {
@@ -83,7 +172,8 @@
     textarea.style.height = textarea.scrollHeight + "px";
   }
 
-  // The start page's composer becomes the new chat's composer once its first message is stored.
+  // The start page's composer becomes the new chat's composer once its first message is stored,
+  // and the chat's header (title, Rename, Delete) appears.
   function becomeThread(form, response) {
     form.action = response.post_url;
     var threadField = form.querySelector('input[name="thread_id"]');
@@ -93,6 +183,12 @@
     document.title = title + " · chatapp";
     var topbarTitle = document.querySelector(".topbar-title");
     if (topbarTitle) topbarTitle.textContent = title;
+    var messages = messagesList();
+    if (messages) messages.dataset.itemsUrl = response.items_url;
+    var conversation = document.querySelector(".conversation");
+    if (response.header_html && conversation && !document.querySelector("[data-thread-header]")) {
+      conversation.before(elementFrom(response.header_html));
+    }
     var list = document.getElementById("sidebar-threads");
     if (!list) {
       var nav = document.querySelector(".sidebar-threads");
@@ -103,15 +199,30 @@
       list.id = "sidebar-threads";
       if (nav) nav.prepend(list);
     }
-    list.prepend(elementFrom(response.sidebar_html));
+    var link = elementFrom(response.sidebar_html);
+    list.prepend(link);
+    added(link);
   }
 
   async function send(form) {
     var textarea = form.querySelector("textarea");
     var button = form.querySelector('button[type="submit"]');
     if (form.dataset.busy) return;
+    if (replying) {
+      showComposerError(REPLYING, form);
+      return;
+    }
     if (!textarea.value.trim()) {
       showComposerError("Type a message before sending.", form);
+      return;
+    }
+    var limit = parseInt(form.dataset.maxChars, 10);
+    var count = updateCounter(form);
+    if (limit && count > limit) {
+      showComposerError(
+        "Messages are limited to " + limit.toLocaleString("en-US") + " characters; this one has " + count.toLocaleString("en-US") + ".",
+        form
+      );
       return;
     }
     form.dataset.busy = "1";
@@ -130,7 +241,7 @@
       return;
     } finally {
       delete form.dataset.busy;
-      button.disabled = false;
+      button.disabled = replying;
     }
     if (!response.ok || !body || !body.item) {
       var reason = body && body.error ? body.error.message : "Sending failed (" + response.status + ").";
@@ -140,6 +251,7 @@
     showComposerError("", form);
     textarea.value = "";
     autosize(textarea);
+    updateCounter(form);
     form.querySelector('input[name="item_id"]').value = body.next_item_id;
     if (body.sidebar_html) becomeThread(form, body);
     var element = appendMessage(body.html);
@@ -174,6 +286,7 @@
     } else {
       target.append.apply(target, nodes);
     }
+    nodes.forEach(added);
     var next = doc.querySelector(link.dataset.next);
     if (next) {
       link.href = next.getAttribute("href");
@@ -184,7 +297,7 @@
   }
 
   function start() {
-    var form = document.querySelector("[data-composer]");
+    var form = composer();
     if (form) {
       var textarea = form.querySelector("textarea");
       form.addEventListener("submit", function (event) {
@@ -194,11 +307,16 @@
       textarea.addEventListener("keydown", function (event) {
         if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
           event.preventDefault();
-          form.requestSubmit();
+          if (replying) showComposerError(REPLYING, form);
+          else form.requestSubmit();
         }
       });
-      textarea.addEventListener("input", function () { autosize(textarea); });
+      textarea.addEventListener("input", function () {
+        autosize(textarea);
+        updateCounter(form);
+      });
       autosize(textarea);
+      updateCounter(form);
       if (!location.search && messagesList() && messagesList().children.length) scrollToLatest();
     }
     document.addEventListener("click", function (event) {
@@ -212,10 +330,13 @@
   window.Chat = {
     appendMessage: appendMessage,
     createMessage: createMessage,
-    setMessageText: setMessageText,
+    setMessageMarkdown: setMessageMarkdown,
     replaceMessage: replaceMessage,
+    setReplying: setReplying,
+    isReplying: function () { return replying; },
     showComposerError: showComposerError,
     scrollToLatest: scrollToLatest,
+    announce: announce,
   };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

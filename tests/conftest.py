@@ -26,6 +26,8 @@ from chatapp.extensions import db
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgresql"]
+# Long and random-looking enough for production's SECRET_KEY rules (apps served by real gunicorn).
+TEST_SECRET_KEY = "chatapp-tests-only-secret-key-0123456789"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -84,7 +86,7 @@ def make_app(database_url: str, instance_path: str, **config) -> Flask:
         {
             "DATABASE_URL": database_url,
             "instance_path": instance_path,
-            "SECRET_KEY": "test-secret",
+            "SECRET_KEY": TEST_SECRET_KEY,
             "TESTING": True,
             **config,
         }

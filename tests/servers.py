@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
 
-from conftest import free_port, make_app
+from conftest import TEST_SECRET_KEY, free_port, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -50,7 +50,7 @@ def gunicorn_server(
         **os.environ,
         "DATABASE_URL": database_url,
         "CHATAPP_INSTANCE_PATH": instance_path,
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": TEST_SECRET_KEY,
         "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
         **(env or {}),
     }

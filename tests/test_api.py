@@ -382,3 +382,54 @@ def test_answers_match_the_spec_models(alice):
     alice.new_item(thread["id"], "a")
     ThreadPage.validate_python(alice.get("/threads").get_json())
     ItemPage.validate_python(alice.get(f"/threads/{thread['id']}/items").get_json())
+
+
+# -- hardening (issue #12) ---------------------------------------------------------------------
+
+
+def test_an_identical_retry_with_a_huge_number_is_200_not_409(alice):
+    """JSONB stores 1e300 as a 301-digit integer; the re-sent body is compared as stored."""
+    thread_id = alice.new_thread()["id"]
+    body = {"id": "num-1", "type": "tool_call", "content": {"x": 1e300, "y": [1.5, -2**63]}, "metadata": {"n": 1e-300}}
+    first = alice.post(f"/threads/{thread_id}/items", json=body)
+    assert first.status_code == 201, first.get_data(as_text=True)
+    again = alice.post(f"/threads/{thread_id}/items", json=body)
+    assert again.status_code == 200 and again.get_json()["seq"] == 1
+    changed = alice.post(f"/threads/{thread_id}/items", json={**body, "content": {"x": 1e299, "y": [1.5, -2**63]}})
+    assert_error(changed, 409, "conflict", "id")
+
+
+def test_64_bit_integers_are_accepted_at_both_ends(alice):
+    thread_id = alice.new_thread()["id"]
+    ends = {"low": -(2**63), "high": 2**63 - 1}
+    item = alice.new_item(thread_id, ends, role=None, type="tool_call")
+    assert alice.get(f"/threads/{thread_id}/items/{item['id']}").get_json()["content"] == ends
+    too_low = alice.post(f"/threads/{thread_id}/items", json={"type": "tool_call", "content": -(2**63) - 1})
+    assert_error(too_low, 400, "invalid_request", "content")
+
+
+def test_a_json_body_needs_a_json_content_type(alice):
+    thread_id = alice.new_thread()["id"]
+    response = alice.post(
+        f"/threads/{thread_id}/items", data=b'{"role": "user", "content": "hi"}', content_type="text/plain"
+    )
+    assert_error(response, 415, "unsupported_media_type")
+    form = alice.post(f"/threads/{thread_id}/items", data={"role": "user", "content": "hi"})
+    assert_error(form, 415, "unsupported_media_type")
+    assert alice.get(f"/threads/{thread_id}/items").get_json()["data"] == []
+    # An empty body needs no content type: it counts as {}.
+    assert alice.post("/threads", data=b"").status_code == 201
+
+
+@pytest.mark.parametrize("query", ["access_token={token}", "token={token}", "api_key=x", "after={token}"])
+def test_api_tokens_in_the_query_string_are_refused(app, alice, query):
+    response = app.test_client().get("/api/v1/threads?" + query.format(token=alice.token), headers=alice.headers)
+    error = assert_error(response, 400, "invalid_request")
+    assert "Authorization header" in error["message"]
+
+
+def test_401_answers_say_how_to_authenticate(app):
+    response = app.test_client().get("/api/v1/threads")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="chatapp"'
+    assert "WWW-Authenticate" not in app.test_client().get("/login").headers

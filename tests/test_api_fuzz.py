@@ -14,7 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import positive_data_acceptance, response_schema_conformance
 
 from api_client import ApiClient
 
@@ -50,7 +50,13 @@ def fuzz(operation, mode: GenerationMode, headers: dict[str, str], path_paramete
     def run(case) -> None:
         # A schema-valid request may still be refused by design (an unknown `after` cursor, a
         # message over MAX_MESSAGE_CHARS), so "valid data is accepted" is not checked.
-        case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+        excluded = [positive_data_acceptance]
+        if case.operation.path.endswith("/messages"):
+            # The text/event-stream answer is documented as a string with the event grammar in
+            # its description (what generated clients need); schemathesis would read that schema
+            # as each event's. tests/test_assistant_replies.py checks those events and bodies.
+            excluded.append(response_schema_conformance)
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
 
     run()
 

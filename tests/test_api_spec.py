@@ -70,7 +70,7 @@ def test_the_document_comes_from_the_route_and_its_models():
     assert operation["security"] == []
     assert [p["name"] for p in operation["parameters"]] == ["thing_id", "times"]
     assert operation["requestBody"]["required"] is True
-    assert set(operation["responses"]) == {"200", "400", "404", "413", "503"}
+    assert set(operation["responses"]) == {"200", "400", "404", "413", "415", "503"}
     schemas = document["components"]["schemas"]
     assert schemas["EchoBody"]["required"] == ["word"] and schemas["EchoBody"]["additionalProperties"] is False
     assert schemas["EchoBody"] == EchoBody.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -730,7 +730,7 @@ class NoChatKit:
 sys.meta_path.insert(0, NoChatKit())
 from chatapp import create_app
 import chatapp.integrations
-app = create_app({{"DATABASE_URL": "sqlite:///{tmp_path}/x.db", "instance_path": "{tmp_path}", "SECRET_KEY": "x"}})
+app = create_app({{"DATABASE_URL": "sqlite:///{tmp_path}/x.db", "instance_path": "{tmp_path}", "SECRET_KEY": "chatapp-tests-only-secret-key-0123456789"}})
 assert app.url_map is not None and "chatkit" not in sys.modules
 try:
     import chatapp.integrations.chatkit

@@ -171,6 +171,8 @@ _BYTES = base64.b64encode(b"abc").decode()
         ({"thread__created_at": "2025-01-01T00:00:00"}, "thread.created_at"),  # no time zone
         ({"thread__created_at": "0001-01-01T00:00:00+05:00"}, "thread.created_at"),  # before year 1 in UTC
         ({"thread__title": "x" * 201}, "thread.title"),
+        ({"thread__last_seq": 2**63}, "thread.last_seq"),  # beyond a BIGINT
+        ({"items__1__seq": 2**63}, "items.1.seq"),
         ({"items__1__content": ""}, "items.1.content"),
         ({"items__1__role": None}, "items.1.role"),
         ({"items__1__role": "robot"}, "items.1.role"),

@@ -1,4 +1,4 @@
-"""gunicorn.conf.py: sizing and proxy settings from the environment, and --preload under real gunicorn."""
+"""gunicorn.conf.py: sizing and proxy settings from the environment and .env, and --preload under real gunicorn."""
 
 from __future__ import annotations
 
@@ -17,21 +17,22 @@ import pytest
 
 from api_client import make_token
 from chatapp.extensions import db
-from conftest import create_pg_database, drop_pg_database, free_port, make_app, make_user
+from conftest import TEST_SECRET_KEY, create_pg_database, drop_pg_database, free_port, make_app, make_user
 from httpclient import Api, call
 from servers import ROOT, gunicorn_server, migrate
 
 CONF = str(ROOT / "gunicorn.conf.py")
 SETTINGS_ENV = (
     "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT", "FORWARDED_ALLOW_IPS",
-    "GUNICORN_ACCESS_LOG", "GUNICORN_CONTROL_SOCKET", "GUNICORN_PRELOAD",
+    "GUNICORN_ACCESS_LOG", "GUNICORN_CONTROL_SOCKET", "GUNICORN_PRELOAD", "CHATAPP_ENV_FILE",
 )
 
 
 @pytest.fixture
-def clean_env(monkeypatch):
+def clean_env(monkeypatch, tmp_path):
     for name in SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # away from a developer's .env
     return monkeypatch
 
 
@@ -60,6 +61,36 @@ def test_settings_come_from_the_environment(clean_env):
     assert conf["forwarded_allow_ips"] == "10.0.0.0/8"
     assert conf["preload_app"] is True
     assert conf["control_socket"] == "/run/chatapp/gunicorn.ctl" and "control_socket_disable" not in conf
+
+
+def test_gunicorn_binds_where_the_env_file_in_its_working_directory_says(tmp_path):
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    migrate(url, str(tmp_path))
+    port = free_port()
+    (tmp_path / ".env").write_text(
+        f"GUNICORN_BIND=127.0.0.1:{port}\nWEB_CONCURRENCY=1\nDATABASE_URL={url}\n"
+        f"SECRET_KEY={TEST_SECRET_KEY}\nCHATAPP_INSTANCE_PATH={tmp_path}\n"
+    )
+    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "SECRET_KEY", "GUNICORN_BIND", "WEB_CONCURRENCY", "CHATAPP_ENV_FILE", "CHATAPP_INSTANCE_PATH", "HOST", "PORT")}
+    env["PYTHONPATH"] = str(ROOT)  # wsgi.py from the checkout; gunicorn runs in tmp_path, beside .env
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "-c", CONF, "wsgi:app"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            ready = None
+            while ready is None and time.monotonic() < deadline and process.poll() is None:
+                ready = call("GET", f"http://127.0.0.1:{port}/readyz", timeout=5) if _listening(port) else None
+                time.sleep(0.2)
+            assert ready is not None and ready.status == 200, log_path.read_text()
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    assert f"Listening at: http://127.0.0.1:{port}" in log_path.read_text()
+    assert "Booting worker" in log_path.read_text() and log_path.read_text().count("Booting worker") == 1
 
 
 def test_preloaded_workers_each_get_fresh_database_connections(tmp_path):
@@ -95,7 +126,7 @@ def test_boot_sh_migrates_then_serves(tmp_path):
         "VENV": str(Path(sys.executable).parent.parent),
         "DATABASE_URL": f"sqlite:///{served_db}",
         "CHATAPP_INSTANCE_PATH": str(tmp_path),
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": TEST_SECRET_KEY,
         "WEB_CONCURRENCY": "1",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
     }

@@ -29,7 +29,7 @@ APP_CONFIG = {"MAX_MESSAGE_CHARS": 60}
 
 def flask(url: str, instance: Path, *args: str) -> subprocess.CompletedProcess:
     """The real `flask --app wsgi ...` command, as an operator runs it."""
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "CHATAPP_INSTANCE_PATH": str(instance)}
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(32), "CHATAPP_INSTANCE_PATH": str(instance)}
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *args],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,

@@ -16,7 +16,7 @@ from chatapp import create_app
 from chatapp.store.accounts import TOKEN_PREFIX, AccountStore
 from chatapp.config import ConfigError, load_settings
 from chatapp.extensions import db
-from conftest import create_pg_database, drop_pg_database, make_app
+from conftest import TEST_SECRET_KEY, create_pg_database, drop_pg_database, make_app
 from frontends import nginx
 from httpclient import Api, Reply, call
 from servers import gunicorn_server, migrate
@@ -29,7 +29,7 @@ PASSWORD = "correct horse battery"
 
 def local_app(tmp_path: Path, **config):
     """An app on a throwaway SQLite file: these checks never reach the database."""
-    return create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'proxy.db'}", "instance_path": str(tmp_path), "SECRET_KEY": "s", **config})
+    return create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'proxy.db'}", "instance_path": str(tmp_path), "SECRET_KEY": TEST_SECRET_KEY, **config})
 
 
 def session_cookie(set_cookies: list[str]) -> str:
@@ -42,11 +42,12 @@ def session_cookie(set_cookies: list[str]) -> str:
 
 
 def test_proxy_hops_come_from_the_environment(tmp_path):
-    settings = load_settings(str(tmp_path), {"PROXY_FIX_X_FOR": "2", "PROXY_FIX_X_PROTO": "1"})
+    key = {"SECRET_KEY": TEST_SECRET_KEY}
+    settings = load_settings(str(tmp_path), {**key, "PROXY_FIX_X_FOR": "2", "PROXY_FIX_X_PROTO": "1"})
     assert settings.values["PROXY_FIX"] == {"x_for": 2, "x_proto": 1, "x_host": 0, "x_port": 0, "x_prefix": 0}
-    assert not any(load_settings(str(tmp_path), {}).values["PROXY_FIX"].values())
+    assert not any(load_settings(str(tmp_path), key).values["PROXY_FIX"].values())
     with pytest.raises(ConfigError):
-        load_settings(str(tmp_path), {"PROXY_FIX_X_FOR": "-1"})
+        load_settings(str(tmp_path), {**key, "PROXY_FIX_X_FOR": "-1"})
 
 
 def test_without_configured_proxies_forwarded_headers_are_ignored(tmp_path):
@@ -99,7 +100,7 @@ def test_errors_are_logged_with_the_request_id(tmp_path, caplog):
     # Nothing listens on port 1: the read fails and answers 503, logged under the request's id.
     app = create_app({
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "instance_path": str(tmp_path),
-        "SECRET_KEY": "s", "DB_CONNECT_TIMEOUT": "1",
+        "SECRET_KEY": TEST_SECRET_KEY, "DB_CONNECT_TIMEOUT": "1",
     })
     caplog.set_level(logging.INFO, logger="chatapp")
 

@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from chatapp.store.accounts import AccountStore
+from chatapp.assistant.offline import OfflineAssistant
 from chatapp.extensions import db
 from chatapp.models import User
-from chatapp.services import chat_store
-from chatapp.ui.rendering import is_safe_link, render_markdown
+from chatapp.services import ASSISTANT_KEY, chat_store
+from chatapp.store.accounts import AccountStore
+from chatapp.ui.markdown import is_safe_link, render_markdown
 from conftest import free_port, make_app
 
 APP_CONFIG = {
@@ -84,6 +85,20 @@ def page_text(response) -> str:
 def message_texts(html: str) -> list[str]:
     """The plain-text bodies of the user's messages, in page order."""
     return [unescape(m) for m in re.findall(r'<div class="msg-body plain" aria-label="You">(.*?)</div>', html, re.S)]
+
+
+@pytest.fixture(autouse=True)
+def prompt_demo_responder(app: Flask) -> None:
+    """Plain-form sends get the whole reply (the offline demo responder here): without its pauses
+    between chunks, which only make streaming visible in a browser."""
+    app.extensions[ASSISTANT_KEY] = OfflineAssistant(chunk_delay=0)
+
+
+def thread_items(app: Flask, user_id: str, thread_id: str):
+    with app.app_context():
+        items = chat_store().list_items(user_id, thread_id).data
+        db.session.remove()
+    return items
 
 
 @pytest.fixture
@@ -240,6 +255,59 @@ def test_start_page_has_composer_and_new_chat(alice):
     assert "No chats yet." in page
 
 
+def test_pages_have_a_main_landmark_an_announcer_and_the_account_menu(alice):
+    thread_id = start_chat(alice, "landmarks")
+    for path in ("/", f"/t/{thread_id}", "/settings", "/threads"):
+        page = page_text(alice.get(path))
+        main = re.search(r'<main id="main" tabindex="-1">(.*?)</main>', page, re.S)
+        assert main, path
+        assert '<div id="announcer" class="visually-hidden" aria-live="polite" aria-atomic="true"></div>' in main.group(1)
+        # The phone's account menu reaches Settings and Log out (a CSRF-protected POST) without script.
+        menu = re.search(r'<details class="account-menu" data-menu>(.*?)</details>', page, re.S).group(1)
+        assert 'href="/settings"' in menu and re.search(r'<form method="post" action="/logout">\s*<input type="hidden" name="csrf_token"', menu)
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+        assert '<dialog id="shortcuts"' in page and "<kbd>Shift</kbd> <kbd>Esc</kbd>" in page
+    for path in ("/", f"/t/{thread_id}"):
+        main = re.search(r"<main id=\"main\"[^>]*>(.*?)</main>", page_text(alice.get(path)), re.S).group(1)
+        assert 'aria-label="Conversation"' in main and 'id="composer"' in main  # both inside <main>
+    assert alice.get("/static/favicon.svg").status_code == 200
+
+
+def test_composer_counts_near_the_limit_instead_of_cutting_a_paste(app, alice):
+    page = page_text(alice.get("/"))
+    textarea = re.search(r"<textarea[^>]*>", page).group(0)
+    assert "maxlength" not in textarea  # a long paste is kept whole; the server refuses it with the text kept
+    assert f'data-max-chars="{app.config["MAX_MESSAGE_CHARS"]}"' in page
+    assert '<p class="composer-count" id="composer-count" hidden></p>' in page and "composer-count" in textarea
+    assert '<button type="button" class="button button-stop" data-stop hidden>Stop</button>' in page
+
+
+def test_empty_start_page_does_not_promise_a_sidebar_on_phones(alice):
+    page = page_text(alice.get("/"))
+    assert '<span class="only-wide">find them in the sidebar.</span>' in page
+    assert '<span class="only-narrow">find them under “Chats” at the top.</span>' in page
+
+
+def test_messages_carry_their_time(app, alice):
+    thread_id = start_chat(alice, "what time is it?")
+    page = page_text(alice.get(f"/t/{thread_id}"))
+    times = re.findall(r'<div class="msg-meta"><time datetime="([^"]+)" title="([^"]+)" data-relative>([^<]+)</time></div>', page)
+    assert len(times) == 2  # the question and its reply
+    for moment, title, label in times:
+        assert moment.startswith("20") and title.endswith(" UTC") and label == "just now"
+
+
+def test_script_start_answers_the_header_to_show(alice):
+    response = alice.post(
+        "/threads", data={"content": "a header please", "csrf_token": csrf_token(alice, "/")}, headers={"Accept": "application/json"}
+    )
+    body = response.get_json()
+    thread_id = body["thread"]["id"]
+    assert '<h1 class="thread-heading">a header please</h1>' in body["header_html"]
+    assert f'action="/t/{thread_id}/rename"' in body["header_html"] and f'href="/t/{thread_id}/delete"' in body["header_html"]
+    assert 'name="csrf_token"' in body["header_html"] and body["items_url"] == f"/t/{thread_id}/items"
+
+
 def test_new_chat_takes_its_title_from_the_first_message(alice):
     thread_id = start_chat(alice, "Plan a <b>trip</b> to Lisbon\nwith details")
     page = page_text(alice.get(f"/t/{thread_id}"))
@@ -250,7 +318,7 @@ def test_new_chat_takes_its_title_from_the_first_message(alice):
     assert f'href="/t/{thread_id}"' in sidebar and "Plan a &lt;b&gt;trip&lt;/b&gt; to Lisbon" in sidebar
 
 
-def test_resubmitted_start_form_creates_one_chat_and_one_message(app, alice):
+def test_resubmitted_start_form_creates_one_chat_one_message_and_one_reply(app, alice):
     token = csrf_token(alice, "/")
     form = {"content": "only once", "csrf_token": token, "thread_id": "thr_" + secrets.token_hex(16), "item_id": "msg_" + secrets.token_hex(16)}
     first = alice.post("/threads", data=form)
@@ -261,7 +329,8 @@ def test_resubmitted_start_form_creates_one_chat_and_one_message(app, alice):
         page = chat_store().list_items(alice.user_id, form["thread_id"])
         threads = chat_store().list_threads(alice.user_id)
         db.session.remove()
-    assert [item.content for item in page.data] == ["only once"]
+    assert [(item.role, item.content) for item in page.data][0] == ("user", "only once")
+    assert [item.role for item in page.data] == ["user", "assistant"]  # the resubmit asked for no second reply
     assert [thread.id for thread in threads.data] == [form["thread_id"]]
 
 
@@ -320,7 +389,7 @@ def test_unsendable_messages_show_an_error_and_keep_the_text(app, alice, content
         threads = chat_store().list_threads(alice.user_id)
         items = chat_store().list_items(alice.user_id, thread_id)
         db.session.remove()
-    assert len(threads.data) == 1 and len(items.data) == 1  # nothing written
+    assert len(threads.data) == 1 and [item.role for item in items.data] == ["user", "assistant"]  # nothing written
 
 
 def test_thread_page_shows_the_newest_and_pages_back_by_keyset(app, alice):
@@ -348,12 +417,17 @@ def test_assistant_markdown_renders_safely(app, alice):
         "[ok](https://example.com/docs)\n\n```python\nprint('" + "x" * 150 + "')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
     )
     add_items(app, alice.user_id, thread_id, [("assistant", hostile)])
-    page = page_text(alice.get(f"/t/{thread_id}"))
+    html = page_text(alice.get(f"/t/{thread_id}"))
+    # The Markdown as written is kept for the Copy button, as escaped text in an inert <template>.
+    sources = re.findall(r'<template class="msg-source">(.*?)</template>', html, re.S)
+    assert unescape(sources[-1]) == hostile and "<" not in sources[-1]
+    page = re.sub(r'<template class="msg-source">.*?</template>', "", html, flags=re.S)
     assert "<script>alert" not in page and "<img" not in page
     assert "javascript:" not in page.lower() and "data:text" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=alert(2)&gt;" in page
     assert '<a href="https://example.com/docs" rel="nofollow noopener noreferrer">ok</a>' in page
-    assert '<h1>Title</h1>' in page and '<pre><code class="language-python">' in page and "<table>" in page
+    assert '<h1>Title</h1>' in page and "<table>" in page
+    assert '<pre class="highlight" tabindex="0"><code class="language-python"><span class="nb">print</span>' in page
     assert "&lt;script&gt;alert(&#39;user&#39;)&lt;/script&gt;" in page
 
 
@@ -493,7 +567,8 @@ def test_another_users_chat_is_not_found_through_every_page_and_form(app, alice,
         tokens = AccountStore(db.session).list_tokens(alice.user_id)
         db.session.remove()
     assert thread.title == "alice's secret"
-    assert [item.content for item in items] == ["alice's secret", "reply"]
+    assert [item.content for item in items][0::2] == ["alice's secret", "reply"]
+    assert [item.role for item in items] == ["user", "assistant", "assistant"]
     assert tokens[0].revoked_at is None
 
 
@@ -528,7 +603,7 @@ def test_csrf_missing_or_wrong_token_is_400_and_writes_nothing(app, alice):
         registered = db.session.execute(sa.select(User.id).where(User.email == email)).first()
         db.session.remove()
     assert [(t.id, t.title) for t in threads] == [(thread_id, "keep me")]
-    assert [item.content for item in items] == ["keep me"]
+    assert [item.content for item in items][0] == "keep me" and [item.role for item in items] == ["user", "assistant"]
     assert tokens == [] and registered is None
     assert alice.get("/").status_code == 200  # still signed in: the forged logout did nothing
 
@@ -537,6 +612,7 @@ def test_every_html_response_carries_the_security_headers(alice, client):
     thread_id = start_chat(alice, "headers")
     responses = [client.get("/login"), client.get("/register"), alice.get("/"), alice.get(f"/t/{thread_id}"),
                  alice.get("/settings"), alice.get("/t/thr_missing"), alice.get("/no/such/page")]
+    signed_in_paths = {"/", f"/t/{thread_id}", "/settings"}
     for response in responses:
         assert response.mimetype == "text/html"
         policy = response.headers["Content-Security-Policy"]
@@ -544,12 +620,20 @@ def test_every_html_response_carries_the_security_headers(alice, client):
         assert "frame-ancestors 'none'" in policy
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         scripts = re.findall(r"<script\b[^>]*>", page_text(response))
-        assert scripts and all(' src="/static/' in tag for tag in scripts)  # no inline script
+        assert all(' src="/static/' in tag for tag in scripts)  # no inline script
+        assert " style=" not in page_text(response)  # the CSP refuses inline styles too
+        if response.request.path in signed_in_paths:
+            assert len(scripts) >= 5
         assert " on" not in "".join(re.findall(r"<[a-z]+\b[^>]*\son\w+=", page_text(response)))
-    static = client.get("/static/chat.js")
-    assert static.status_code == 200 and "javascript" in static.mimetype
-    assert static.headers["X-Content-Type-Options"] == "nosniff"
-    static.close()
+    # Every script and stylesheet a page names is a file of this site (the vendored ones too).
+    files = re.findall(r'<(?:script src|link rel="(?:stylesheet|icon)" href)="(/static/[^"]+)"', page_text(alice.get(f"/t/{thread_id}")))
+    assert "/static/vendor/markdown-it/markdown-it.min.js" in files and "/static/vendor/dompurify/purify.min.js" in files
+    for path in files:
+        static = client.get(path)
+        assert static.status_code == 200, path
+        assert static.mimetype in ("text/javascript", "application/javascript", "text/css", "image/svg+xml"), path
+        assert static.headers["X-Content-Type-Options"] == "nosniff"
+        static.close()
 
 
 def _session_cookie(response) -> str:

@@ -1,103 +1,48 @@
 """The chat UI in real Chromium (Playwright), against chatapp under gunicorn, on SQLite and PostgreSQL.
 
-Also takes the README's screenshots of the thread page (desktop and phone) into docs/screenshots/.
+Also takes the README's screenshots of the thread page (desktop and phone, light and dark, the
+phone's account menu open) into docs/screenshots/.
 """
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from flask import Flask
 
-from chatapp.store.accounts import AccountStore
+from browser import DESKTOP, PHONE, Served, chromium, register, send, serve
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from conftest import BACKENDS, create_pg_database, drop_pg_database, make_app
-from browser import CHROMIUM, CHROMIUM_ARGS
-from servers import gunicorn_server, migrate
+from conftest import BACKENDS
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-PASSWORD = "correct horse battery"
 HOSTILE = "<script>alert('script')</script> <img src=x onerror=alert('img')> [x](javascript:alert('link'))"
-
-
-class Served:
-    """chatapp under gunicorn, plus an in-process app on the same database for seeding."""
-
-    def __init__(self, base: str, app: Flask, backend: str):
-        self.base, self.app, self.backend = base, app, backend
-
-    def user_id(self, email: str) -> str:
-        with self.app.app_context():
-            user_id = AccountStore(db.session).find_user_by_email(email).id
-            db.session.remove()
-        return user_id
-
-    def seed_thread(self, user_id: str, title: str | None, messages: list[tuple[str, str]]) -> str:
-        with self.app.app_context():
-            store = chat_store()
-            thread_id = store.create_thread(user_id, title=title).id
-            for role, content in messages:
-                store.add_item(user_id, thread_id, content=content, role=role)
-            db.session.remove()
-        return thread_id
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def served(request, tmp_path_factory) -> Iterator[Served]:
-    instance = tmp_path_factory.mktemp("served")
-    url = f"sqlite:///{instance / 'chatapp.db'}" if request.param == "sqlite" else create_pg_database()
-    migrate(url, str(instance))
-    app = make_app(url, str(instance))
-    try:
-        with gunicorn_server(url, str(instance)) as base:
-            yield Served(base, app, request.param)
-    finally:
-        with app.app_context():
-            db.engine.dispose()
-        if request.param == "postgresql":
-            drop_pg_database(url)
+    with serve(request.param, tmp_path_factory.mktemp("served")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport=DESKTOP)
     context.set_default_timeout(15_000)
     tab = context.new_page()
     tab.dialogs = []  # type: ignore[attr-defined]
     tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
     yield tab
     context.close()
-
-
-def register(page, base: str, email: str | None = None) -> str:
-    email = email or f"b{secrets.token_hex(5)}@example.com"
-    page.goto(base + "/register")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(base + "/")
-    return email
-
-
-def send(page, text: str) -> None:
-    page.get_by_label("Message", exact=True).fill(text)
-    page.get_by_role("button", name="Send").click()
 
 
 def test_register_start_a_chat_send_and_reload(served, page):
@@ -193,8 +138,9 @@ def test_load_earlier_pages_back_to_the_first_of_120_messages(served, page):
 
 
 def test_screenshots_of_the_thread_page(served, browser):
+    """The README's pictures: desktop and phone, light and dark, and the phone's account menu open."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport=DESKTOP)
     try:
         page = context.new_page()
         email = register(page, served.base, "sam@example.com")  # fixed, so the pictures stay the same
@@ -220,15 +166,29 @@ def test_screenshots_of_the_thread_page(served, browser):
                 ("assistant", "Skip them with a condition: `float(v) for v in values if v.strip()`. Empty strings would otherwise raise **ValueError**."),
             ],
         )
-        page.goto(f"{served.base}/t/{thread_id}")
-        sync_api.expect(page.locator(".msg")).to_have_count(4)
-        page.screenshot(path=str(SCREENSHOTS / "thread-desktop.png"))
-        page.set_viewport_size({"width": 390, "height": 844})
-        page.goto(f"{served.base}/t/{thread_id}")
-        sync_api.expect(page.locator(".topbar-chats")).to_be_visible()
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
-        page.screenshot(path=str(SCREENSHOTS / "thread-phone.png"))
+        shots = []
+        for scheme, viewport, name in (
+            ("light", DESKTOP, "thread-desktop.png"),
+            ("dark", DESKTOP, "thread-desktop-dark.png"),
+            ("light", PHONE, "thread-phone.png"),
+            ("dark", PHONE, "thread-phone-dark.png"),
+        ):
+            page.emulate_media(color_scheme=scheme)
+            page.set_viewport_size(viewport)
+            page.goto(f"{served.base}/t/{thread_id}")
+            sync_api.expect(page.locator(".msg")).to_have_count(4)
+            sync_api.expect(page.locator(".code-block .highlight .kn")).to_have_text("import")
+            if viewport is PHONE:
+                sync_api.expect(page.locator(".topbar-chats")).to_be_visible()
+                assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing overflows sideways
+            page.screenshot(path=str(SCREENSHOTS / name))
+            shots.append(name)
+        page.emulate_media(color_scheme="light")
+        page.locator("summary", has_text="Account menu").click()
+        sync_api.expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "thread-phone-menu.png"))
+        shots.append("thread-phone-menu.png")
     finally:
         context.close()
-    assert (SCREENSHOTS / "thread-desktop.png").stat().st_size > 10_000
-    assert (SCREENSHOTS / "thread-phone.png").stat().st_size > 10_000
+    for name in shots:
+        assert (SCREENSHOTS / name).stat().st_size > 10_000, name

@@ -18,7 +18,10 @@ from .schemas import AttachmentUpload
 MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-ANY_CONTENT = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+# Sent with the media type stored for the file (any type, hence */*); documented as bytes first,
+# so that generated clients hand back the bytes whatever the type.
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+DOWNLOAD_CONTENT = {"application/octet-stream": BINARY, "*/*": BINARY}
 
 
 def clean_filename(raw: str | None) -> str:
@@ -64,7 +67,7 @@ def get_attachment(user_id: str, attachment_id: str):
 
 
 @api.route(
-    "/attachments/<attachment_id>/content", "GET", response_content=ANY_CONTENT, tag="attachments"
+    "/attachments/<attachment_id>/content", "GET", response_content=DOWNLOAD_CONTENT, tag="attachments"
 )
 def get_attachment_content(user_id: str, attachment_id: str):
     """Download an attachment's bytes, with its stored content type, as a download."""

@@ -52,13 +52,15 @@ def wants_event_stream(body: MessageCreate) -> bool:
             "content": {
                 EVENT_STREAM: {
                     "schema": {
-                        "type": "object",
-                        "description": "One event; `data` is a JSON document.",
-                        "properties": {
-                            "event": {"enum": ["user", "delta", "assistant", "error"]},
-                            "data": {"type": "string"},
-                        },
-                        "required": ["event", "data"],
+                        "type": "string",
+                        "description": (
+                            "A text/event-stream body: events separated by a blank line, each "
+                            "`event: <name>` then `data: <one line of JSON>`. In order: one `user` "
+                            "event (the stored user item), any number of `delta` events "
+                            '(`{"text": "..."}`), then either one `assistant` event (the stored '
+                            'reply item) or one `error` event (`{"error": {"code", "message"}, '
+                            '"status", "assistant": the stored item}`).'
+                        ),
                     }
                 }
             },

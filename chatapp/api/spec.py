@@ -40,8 +40,9 @@ from typing import Any, Callable, Optional
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
-from ..errors import InvalidRequest, NotFound
+from ..errors import InvalidRequest, NotFound, UnsupportedMediaType
 from ..rules import ID_PATTERN, ID_REGEX
+from ..store.accounts import TOKEN_PREFIX
 from .auth import authenticate
 from .schemas import ErrorResponse
 
@@ -53,7 +54,10 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource for this user.",
     409: "Conflict with the stored state.",
     413: "Request body or file too large.",
+    415: "The body must be JSON (Content-Type: application/json).",
+    502: "The assistant backend failed; `details` carries the stored user and assistant items.",
     503: "The database is unavailable; retry after the Retry-After delay.",
+    504: "The assistant backend timed out; `details` carries the stored user and assistant items.",
 }
 
 
@@ -88,6 +92,8 @@ class Operation:
             statuses.add(400)
         if self.body or self.form:
             statuses.add(413)
+        if self.body:
+            statuses.add(415)
         if self.path_params:
             statuses.add(404)
         return sorted(statuses)
@@ -107,6 +113,21 @@ def validation_error(exc: ValidationError, default_field: str) -> InvalidRequest
     return InvalidRequest(f"{first['field']}: {first['message']}", {"field": first["field"], "errors": errors})
 
 
+# Query parameters that carry credentials: URLs end up in access logs, proxies and browser history.
+CREDENTIAL_PARAMETERS = ("access_token", "token", "api_key", "apikey", "key", "auth", "authorization", "bearer")
+
+
+def refuse_credentials_in_url() -> None:
+    """A token in the query string is refused (400), not used: it must not be logged anywhere."""
+    for name, value in request.args.items(multi=True):
+        if name.lower() in CREDENTIAL_PARAMETERS or value.startswith(TOKEN_PREFIX):
+            raise InvalidRequest(
+                "Send the API token in the Authorization header (`Authorization: Bearer <token>`), "
+                "never in the URL: URLs end up in logs.",
+                {"field": name},
+            )
+
+
 def parse_query(model: type[BaseModel]) -> BaseModel:
     repeated = [name for name, values in request.args.lists() if len(values) > 1]
     if repeated:
@@ -118,7 +139,12 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
-    raw = request.get_data(cache=False) or b"{}"
+    raw = request.get_data(cache=False)
+    if raw and not request.is_json:
+        raise UnsupportedMediaType(
+            f"Send the body as JSON with Content-Type: application/json (got {request.mimetype or 'none'})."
+        )
+    raw = raw or b"{}"
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -191,6 +217,8 @@ class ApiRegistry:
 
             @functools.wraps(fn)
             def view(**path: str) -> Any:
+                if request.args:
+                    refuse_credentials_in_url()
                 args: list[Any] = [authenticate()] if auth else []
                 for name, value in path.items():
                     if not ID_PATTERN.match(value):
@@ -246,6 +274,8 @@ class ApiRegistry:
         return {
             "openapi": "3.1.0",
             "info": {"title": self.title, "version": self.version, "description": self.description},
+            # Relative to where the document is served: the same host serves the API.
+            "servers": [{"url": "/", "description": "this chatapp server"}],
             "paths": paths,
             "components": {
                 "schemas": schemas,

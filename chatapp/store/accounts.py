@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -24,8 +25,15 @@ tokens = ApiToken.__table__
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_CHARS = 8
 TOKEN_PREFIX = "chat_"
-# A password hash checked when the email is unknown, so both paths take the same time.
-_DUMMY_HASH = generate_password_hash("not a real password")
+
+
+@functools.cache  # at most a duplicate first computation under a race: harmless
+def _dummy_hash() -> str:
+    """A password hash checked when the email is unknown, so both paths take the same time.
+
+    Made on first use, not at import: scrypt costs about 240 ms in every worker and command.
+    """
+    return generate_password_hash("not a real password")
 
 
 @dataclass(slots=True)
@@ -95,7 +103,7 @@ class AccountStore:
             .where(users.c.email == (email or "").strip().lower())
         ).first()
         if row is None or row.password_hash is None:
-            check_password_hash(_DUMMY_HASH, password or "")
+            check_password_hash(_dummy_hash(), password or "")
             return None
         if not check_password_hash(row.password_hash, password or ""):
             return None

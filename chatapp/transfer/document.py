@@ -17,7 +17,17 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from ..rules import MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS, Id, ItemType, JsonValue, Metadata, Role, Title
+from ..rules import (
+    MAX_CONTENT_TYPE_CHARS,
+    MAX_FILENAME_CHARS,
+    MAX_JSON_INTEGER,
+    Id,
+    ItemType,
+    JsonValue,
+    Metadata,
+    Role,
+    Title,
+)
 from ..store.records import AttachmentRecord, ItemRecord, Record, ThreadRecord
 
 FORMAT = "chatapp.thread"
@@ -55,12 +65,12 @@ class ThreadPart(_Part):
     metadata: Optional[Metadata] = None
     created_at: Time
     updated_at: Optional[Time] = None
-    last_seq: Annotated[int, Field(ge=0)] = 0
+    last_seq: Annotated[int, Field(ge=0, le=MAX_JSON_INTEGER)] = 0
 
 
 class ItemPart(_Part):
     id: Id
-    seq: Optional[Annotated[int, Field(ge=1, description="Kept on import; must increase.")]] = None
+    seq: Optional[Annotated[int, Field(ge=1, le=MAX_JSON_INTEGER, description="Kept on import; must increase.")]] = None
     type: ItemType = "message"
     role: Optional[Role] = None
     content: Annotated[JsonValue, Field(description="A string for messages; any JSON value for other types.")]
@@ -72,7 +82,7 @@ class AttachmentPart(_Part):
     id: Id
     filename: Annotated[str, Field(min_length=1, max_length=MAX_FILENAME_CHARS)]
     content_type: Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_TYPE_CHARS)]
-    size: Annotated[int, Field(ge=0)]
+    size: Annotated[int, Field(ge=0, le=MAX_JSON_INTEGER)]
     metadata: Optional[Metadata] = None
     created_at: Optional[Time] = None
     content_base64: Optional[Annotated[str, AfterValidator(_base64)]] = Field(

@@ -1,8 +1,9 @@
 """The send path shared by the start page and the thread page: check, store, answer.
 
-The assistant's reply hooks in after `post_user_message` (see `sent_response`): pages get a
-redirect to the thread, the page's script gets JSON with the stored item, its HTML and the
-URLs it needs, and announces the sent message to other scripts (static/chat.js).
+The assistant's reply hooks in after `post_user_message` (see `sent_response`): a plain form
+(no script) gets the whole reply before its redirect back to the thread; the page's script gets
+JSON with the stored item, its HTML and the URLs it needs, announces the sent message to other
+scripts (static/chat.js), and static/assistant.js streams the reply.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from ..errors import InvalidRequest, error_body, wants_json
 from ..store import ItemRecord, ThreadRecord
 from ..store import ChatStore
+from .replies import answer_whole
 
 
 def check_message(content: str) -> None:
@@ -30,11 +32,11 @@ def check_message(content: str) -> None:
 
 def post_user_message(
     store: ChatStore, user_id: str, thread_id: Optional[str], content: str, item_id: Optional[str]
-) -> ItemRecord:
-    """Store the user's message. `item_id` comes from the form, so a resubmit adds nothing twice."""
+) -> tuple[ItemRecord, bool]:
+    """Store the user's message; True when it is new. `item_id` comes from the form, so a
+    resubmit adds nothing twice (and asks for no second reply)."""
     check_message(content)
-    item, _created = store.add_item(user_id, thread_id, content=content, role="user", item_id=item_id or None)
-    return item
+    return store.add_item(user_id, thread_id, content=content, role="user", item_id=item_id or None)
 
 
 def new_composer_ids(new_thread: bool = False) -> dict[str, str]:
@@ -45,10 +47,12 @@ def new_composer_ids(new_thread: bool = False) -> dict[str, str]:
     return ids
 
 
-def sent_response(thread: ThreadRecord, item: ItemRecord, created: bool = False):
-    """Redirect a plain form to the thread; answer the page's script with JSON."""
+def sent_response(thread: ThreadRecord, item: ItemRecord, *, new_item: bool, new_thread: bool = False):
+    """A plain form gets the reply, then a redirect to the thread; the page's script gets JSON."""
     thread_url = url_for("ui.thread", thread_id=thread.id)
     if not wants_json(request):
+        if new_item:
+            answer_whole(thread.id, item.id)
         return redirect(thread_url + "#latest", 303)
     body = {
         "item": item.to_dict(),
@@ -57,10 +61,12 @@ def sent_response(thread: ThreadRecord, item: ItemRecord, created: bool = False)
         "thread_url": thread_url,
         "post_url": url_for("ui.send_message", thread_id=thread.id),
         "reply_url": url_for("ui.reply", thread_id=thread.id),
+        "items_url": url_for("ui.items_after", thread_id=thread.id),
         "next_item_id": ChatStore.new_item_id("message"),
     }
-    if created:
+    if new_thread:
         body["sidebar_html"] = render_template("_thread_link.html", thread=thread, active_thread_id=thread.id)
+        body["header_html"] = render_template("_thread_header.html", thread=thread)
     return jsonify(body), 201
 
 

@@ -1,64 +1,41 @@
-"""How messages and times look in the UI: safe Markdown for assistant text, relative times."""
+"""How messages and times look in the UI: template filters for Markdown, times and reply problems."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Any, Optional, Union
 
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from . import bp
+from .markdown import render_markdown
 
-# Links may point to the web, to mail, or within the page; nothing else (javascript:, data:, ...).
-SAFE_SCHEMES = ("http", "https", "mailto")
-SCHEME_PATTERN = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.IGNORECASE)
-
-
-def is_safe_link(url: str) -> bool:
-    """True for http(s)/mailto URLs and for relative ones (no scheme at all)."""
-    match = SCHEME_PATTERN.match(url.strip())
-    return match is None or match.group(1).lower() in SAFE_SCHEMES
+# What a failed or cut-short reply says to people; the error's own message goes in a disclosure.
+PROBLEMS = {
+    "upstream_timeout": "The model server took too long to answer; try again.",
+    "upstream_unreachable": "The model server could not be reached; try again.",
+    "upstream_error": "The model server answered an error; try again.",
+}
 
 
-def _build_markdown() -> MarkdownIt:
-    # "js-default": CommonMark with tables and strikethrough, and raw HTML off (it is escaped).
-    md = MarkdownIt("js-default")
-    # Every link is parsed as a link and checked as it is rendered (link_open below): an unsafe
-    # target is dropped and its text kept, so no javascript: URL survives even as literal text.
-    md.validateLink = lambda url: True
-    md.disable("image")  # remote images would track readers; the CSP blocks them anyway
-
-    def link_open(renderer, tokens, index, options, env):  # noqa: ANN001 - markdown-it's rule signature
-        token = tokens[index]
-        if not is_safe_link(str(token.attrGet("href") or "")):
-            token.attrs.pop("href", None)
-            token.attrSet("class", "link-removed")
-            token.attrSet("title", "Link removed: its address is not http, https or mailto")
-        else:
-            token.attrSet("rel", "nofollow noopener noreferrer")
-        return renderer.renderToken(tokens, index, options, env)
-
-    md.add_render_rule("link_open", link_open)
-    return md
+Moment = Optional[Union[datetime, str]]
 
 
-_markdown = _build_markdown()
+def as_datetime(moment: Moment) -> Optional[datetime]:
+    """An aware datetime from a record's datetime or a dict's ISO string (streamed items are dicts)."""
+    if moment is None or moment == "":
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-def render_markdown(text: str) -> Markup:
-    """Assistant Markdown as HTML that can carry no script, handler or unsafe URL."""
-    return Markup(_markdown.render(text or ""))
-
-
-def relative_time(moment: Optional[datetime], now: Optional[datetime] = None) -> str:
+def relative_time(moment: Moment, now: Optional[datetime] = None) -> str:
     """'just now', '5 min ago', '3 h ago', 'yesterday', 'Mar 3' or 'Mar 3, 2023'."""
+    moment = as_datetime(moment)
     if moment is None:
         return ""
     now = now or datetime.now(timezone.utc)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
     seconds = (now - moment).total_seconds()
     if seconds < 60:
         return "just now"
@@ -72,16 +49,51 @@ def relative_time(moment: Optional[datetime], now: Optional[datetime] = None) ->
     return label if moment.year == now.year else f"{label}, {moment.year}"
 
 
+def exact_time(moment: Moment) -> str:
+    """The full time, for the hover title of a relative one (the page's script shows it in local time)."""
+    moment = as_datetime(moment)
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def reply_problem(metadata: dict[str, Any]) -> str:
+    """Plain words for an assistant item that failed or stopped short (empty for a complete one)."""
+    status = metadata.get("status")
+    error = metadata.get("error") or {}
+    if status == "incomplete":
+        if not error:  # stopped by the reader, or the page went away
+            return "This reply is incomplete: it was stopped before it finished."
+        return "This reply is incomplete: the model server stopped answering midway; try again."
+    if status != "error":
+        return ""
+    code = error.get("code", "")
+    if code == "upstream_error" and str(error.get("message", "")).startswith("Could not reach"):
+        code = "upstream_unreachable"
+    return PROBLEMS.get(code, "The reply failed; try again.")
+
+
 @bp.app_template_filter("markdown")
 def markdown_filter(text: str) -> Markup:
     return render_markdown(text)
 
 
 @bp.app_template_filter("ago")
-def ago_filter(moment: Optional[datetime]) -> str:
+def ago_filter(moment: Moment) -> str:
     return relative_time(moment)
 
 
+@bp.app_template_filter("exact_time")
+def exact_time_filter(moment: Moment) -> str:
+    return exact_time(moment)
+
+
+@bp.app_template_filter("reply_problem")
+def reply_problem_filter(metadata: Optional[dict[str, Any]]) -> str:
+    return reply_problem(metadata or {})
+
+
 @bp.app_template_filter("iso")
-def iso_filter(moment: Optional[datetime]) -> str:
+def iso_filter(moment: Moment) -> str:
+    moment = as_datetime(moment)
     return moment.isoformat() if moment else ""

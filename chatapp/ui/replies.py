@@ -3,23 +3,29 @@
 The composer stores the user's message first (composer.py); the page's script then asks this
 route to answer it and reads the reply as newline-delimited JSON (static/assistant.js). A
 plain form (no script) gets the whole reply before the redirect back to the chat. A retry is
-the same request for the same message.
+the same request for the same message. The reader's Stop aborts the script's request: the
+server sees the client go, and stores the partial reply as incomplete (ReplyStream.close);
+the script then reads what was stored through `items_after`, so the page shows stored order.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Response, current_app, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, current_app, jsonify, redirect, render_template, request, stream_with_context, url_for
 
-from ..services import reply_service
 from ..assistant.streaming import ReplyStream, ndjson_event
 from ..assistant import ReplyFailed
 from ..errors import InvalidRequest, error_body
+from ..services import chat_store, reply_service
 from . import bp
 from .sessions import current_user_id, login_required
 
+log = logging.getLogger("chatapp")
+
 NDJSON = "application/x-ndjson"
+ITEMS_AFTER_PAGE = 20
 
 
 def wants_stream() -> bool:
@@ -62,8 +68,20 @@ def reply(thread_id: str):
 
 
 def answer_whole(thread_id: str, item_id: str) -> None:
-    """The whole reply, for a page without its script; a failure is stored and flashed."""
+    """The whole reply, for a page without its script. A failure is stored as an error item,
+    which the thread shows in plain words with a Retry button."""
     try:
         reply_service().reply_to(current_user_id(), thread_id, item_id).complete()
     except ReplyFailed as failure:
-        flash(f"The assistant could not answer: {failure.message}", "error")
+        log.info("reply to %s failed (%s); the thread shows the error item", item_id, failure.code)
+
+
+@bp.get("/t/<thread_id>/items")
+@login_required
+def items_after(thread_id: str):
+    """The chat's items after the item `after`, with their HTML, for the page's script."""
+    page = chat_store().list_items(
+        current_user_id(), thread_id, after=request.args.get("after") or None, limit=ITEMS_AFTER_PAGE
+    )
+    items = [{"item": item.to_dict(), "html": render_template("_item.html", item=item)} for item in page.data]
+    return jsonify({"items": items, "has_more": page.has_more})

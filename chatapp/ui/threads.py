@@ -89,17 +89,19 @@ def threads():
 @bp.post("/threads")
 @login_required
 def create_thread():
-    """Start a chat with its first message; a resubmitted form lands in the same chat."""
+    """Start a chat with its first message (and, for a plain form, its reply); a resubmitted form
+    lands in the same chat."""
     store, user_id = chat_store(), current_user_id()
     content = request.form.get("content", "")
     try:
         check_message(content)
         with store.transaction():  # the chat and its first message, or neither: no empty chats
             thread_id = _start_thread(store, user_id, request.form.get("thread_id") or None)
-            item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
+            item, new_item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
     except InvalidRequest as error:
         return composer_error(error, content, render_home)
-    return sent_response(store.get_thread(user_id, thread_id), item, created=True)
+    # After the unit of work: the reply (for a plain form) reads and stores in transactions of its own.
+    return sent_response(store.get_thread(user_id, thread_id), item, new_item=new_item, new_thread=True)
 
 
 def _start_thread(store: ChatStore, user_id: str, thread_id: Optional[str]) -> str:
@@ -119,14 +121,14 @@ def thread(thread_id: str):
 @bp.post("/t/<thread_id>/messages")
 @login_required
 def send_message(thread_id: str):
-    """Append the user's message to the chat."""
+    """Append the user's message to the chat (and, for a plain form, its reply)."""
     store, user_id = chat_store(), current_user_id()
     content = request.form.get("content", "")
     try:
-        item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
+        item, new_item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
     except InvalidRequest as error:
         return composer_error(error, content, functools.partial(render_thread, thread_id))
-    return sent_response(store.get_thread(user_id, thread_id), item)
+    return sent_response(store.get_thread(user_id, thread_id), item, new_item=new_item)
 
 
 @bp.post("/t/<thread_id>/rename")
