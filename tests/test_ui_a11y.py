@@ -102,7 +102,7 @@ def test_every_page_is_free_of_serious_axe_violations(served, browser, scheme, v
         expect(page.locator(".code-block")).to_have_count(3)  # the page's script has enhanced it
         check(page, "/t/<id>", found)
         page.locator("details.reply-detail summary").click()
-        page.locator(".thread-actions summary").click()  # Rename's form
+        page.locator(".thread-actions summary", has_text="Rename").click()  # Rename's form
         check(page, "/t/<id> with the details and the rename form open", found)
         page.keyboard.press("Escape")
         page.locator("body").press("?")
@@ -123,6 +123,15 @@ def test_every_page_is_free_of_serious_axe_violations(served, browser, scheme, v
         check(page, "/settings with a new token", found)
         page.get_by_role("button", name="Revoke").click()
         check(page, "/settings with a revoked token", found)
+        page.get_by_role("button", name="Import", exact=True).click()  # no file chosen
+        expect(page.locator(".import-form .form-error")).to_be_visible()
+        check(page, "/settings with an import error", found)
+        for path in ("/search?q=CSV", "/search?q=-only", "/search?q=nothing+matches+this"):
+            page.goto(base + path)
+            check(page, path, found)
+        page.goto(f"{base}/t/{thread_id}")
+        page.locator(".thread-actions summary", has_text="Export").click()
+        check(page, "/t/<id> with the export menu open", found)
         page.goto(f"{base}/t/{thread_id}")
         page.get_by_label("Message", exact=True).fill("x" * 31_000)  # the counter near the limit
         expect(page.locator("#composer-count")).to_be_visible()

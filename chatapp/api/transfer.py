@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Response, stream_with_context
-
 from ..errors import InvalidRequest
 from ..services import chat_store
 from ..transfer.document import ImportResult, ThreadDocument
-from ..transfer.export import all_threads_zip, chunked, thread_json, thread_markdown
+from ..transfer.export import all_threads_zip, chunked, download, thread_json, thread_markdown
 from ..transfer.importing import import_document
 from .registry import api
 from .responses import record_response
@@ -18,16 +16,6 @@ from .schemas import ExportAllQuery, ExportQuery, ImportQuery
 DOCUMENT = {"schema": {"$ref": "#/components/schemas/ThreadDocument"}}
 EXPORT_CONTENT = {"application/json": DOCUMENT, "text/markdown": {"schema": {"type": "string"}}}
 ZIP_CONTENT = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
-
-
-def download(chunks, mimetype: str, filename: str) -> Response:
-    """A streamed download: the store is read as the client reads (stream_with_context keeps
-    the request's session until the last chunk)."""
-    response = Response(stream_with_context(chunks), mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @api.route("/threads/<thread_id>/export", "GET", query=ExportQuery, response_content=EXPORT_CONTENT, tag="transfer")

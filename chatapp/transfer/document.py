@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import InvalidRequest
 
 from ..rules import (
     MAX_CONTENT_TYPE_CHARS,
@@ -101,6 +103,16 @@ class ThreadDocument(_Part):
     thread: ThreadPart
     items: list[ItemPart] = []
     attachments: list[AttachmentPart] = []
+
+
+def parse_document(raw: bytes) -> ThreadDocument:
+    """A thread document from JSON bytes (an uploaded file); InvalidRequest naming the first bad field."""
+    try:
+        return ThreadDocument.model_validate_json(raw)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+        field = ".".join(str(part) for part in error["loc"]) or "document"
+        raise InvalidRequest(f"{field}: {error['msg']}", {"field": field}) from None
 
 
 @dataclass(slots=True)

@@ -1,4 +1,5 @@
-"""Streamed exports: a thread as its JSON document or as Markdown, and all threads as a ZIP.
+"""Streamed exports: a thread as its JSON document or as Markdown, all threads as a ZIP, and the
+streamed download response the API and the UI both answer with.
 
 Every export is a generator of byte chunks that reads the store a batch at a time
 (`iter_items`, `iter_threads`), so memory stays flat however long the thread: nothing holds more
@@ -13,6 +14,8 @@ import json
 import zipfile
 from datetime import datetime
 from typing import Iterable, Iterator
+
+from flask import Response, stream_with_context
 
 from ..serialization import dumps
 from ..store import ChatStore, ThreadRecord
@@ -128,3 +131,13 @@ def all_threads_zip(store: ChatStore, user_id: str, *, with_content: bool = Fals
                     if sink.held >= CHUNK_BYTES:
                         yield sink.drain()
     yield sink.drain()  # the last entry's end and the central directory
+
+
+def download(chunks: Iterable[bytes], mimetype: str, filename: str) -> Response:
+    """A streamed download for the API and the UI: the store is read as the client reads
+    (stream_with_context keeps the request's session until the last chunk)."""
+    response = Response(stream_with_context(chunks), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

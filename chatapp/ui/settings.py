@@ -1,4 +1,4 @@
-"""The settings page: personal API tokens, created (shown once) and revoked."""
+"""The settings page: personal API tokens, created (shown once) and revoked; your data (data.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,23 @@ from .sessions import current_user_id, login_required
 from .threads import page_context
 
 
-def render_settings(*, new_token: str | None = None, error: str | None = None, name: str = "", status: int = 200):
+def render_settings(
+    *,
+    new_token: str | None = None,
+    error: str | None = None,
+    name: str = "",
+    import_error: str | None = None,
+    status: int = 200,
+):
     tokens = account_store().list_tokens(current_user_id())
     html = render_template(
-        "settings.html", tokens=tokens, new_token=new_token, error=error, name=name, **page_context()
+        "settings.html",
+        tokens=tokens,
+        new_token=new_token,
+        error=error,
+        name=name,
+        import_error=import_error,
+        **page_context(),
     )
     # A page showing a new token must not be kept by any cache.
     return html, status, {"Cache-Control": "no-store"}

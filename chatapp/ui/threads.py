@@ -47,21 +47,29 @@ def render_thread(
     thread_id: str,
     *,
     before: Optional[str] = None,
+    at: Optional[str] = None,
     error: Optional[str] = None,
     draft: str = "",
     status: int = 200,
 ):
-    """The thread page: a keyset page of its newest items (or those before `before`), oldest first."""
+    """The thread page: a keyset page of its newest items (or those before `before`, or those up
+    to and with `at`, a search hit), oldest first."""
     store, user_id = chat_store(), current_user_id()
     thread = store.get_thread(user_id, thread_id)
-    page = store.list_items(user_id, thread_id, order="desc", limit=ITEMS_PAGE, after=before)
+    if at is not None:
+        hit = store.get_item(user_id, thread_id, at)
+        page = store.list_items(user_id, thread_id, order="desc", limit=ITEMS_PAGE - 1, after=at)
+        items = [*reversed(page.data), hit]
+    else:
+        page = store.list_items(user_id, thread_id, order="desc", limit=ITEMS_PAGE, after=before)
+        items = list(reversed(page.data))
     return (
         render_template(
             "thread.html",
             thread=thread,
-            items=list(reversed(page.data)),
+            items=items,
             earlier=page.after,
-            paged_back=before is not None,
+            paged_back=before is not None or at is not None,
             error=error,
             draft=draft,
             composer=new_composer_ids(),
@@ -114,8 +122,9 @@ def _start_thread(store: ChatStore, user_id: str, thread_id: Optional[str]) -> s
 @bp.get("/t/<thread_id>")
 @login_required
 def thread(thread_id: str):
-    """A chat: its newest messages, oldest at top; "Load earlier" pages back by keyset."""
-    return render_thread(thread_id, before=request.args.get("before") or None)
+    """A chat: its newest messages, oldest at top; "Load earlier" pages back by keyset; `at` shows
+    the page that ends with that message (a search result)."""
+    return render_thread(thread_id, before=request.args.get("before") or None, at=request.args.get("at") or None)
 
 
 @bp.post("/t/<thread_id>/messages")
