@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .config import mask_url
-from .errors import ChatError
+from .errors import ChatError, DatabaseUnavailable
 from .extensions import db
 from .health import database_status
 from .models import ApiToken, Attachment, Thread, ThreadItem, User
@@ -28,6 +28,15 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
+def describe(error: ChatError) -> str:
+    """The one line for an error; a connection failure says what exactly failed (and how to fix a
+    missing database) rather than the web's generic "unavailable"."""
+    cause = error.__cause__
+    if isinstance(error, DatabaseUnavailable) and isinstance(cause, CONNECTION_ERRORS):
+        return connection_error_message(cause, db.engine.url)
+    return error.message
+
+
 def database_command(command: Callable[..., Any]) -> Callable[..., Any]:
     """with_appcontext, and a database that cannot be reached (missing, refused, bad password)
     ends the command with one line instead of a traceback."""
@@ -38,6 +47,8 @@ def database_command(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except CONNECTION_ERRORS as exc:
             fail(connection_error_message(exc, db.engine.url))
+        except DatabaseUnavailable as exc:  # the store's own translation of the same failures
+            fail(describe(exc))
 
     return with_appcontext(run_command)
 
@@ -83,7 +94,7 @@ def stats() -> None:
     try:
         counts = run(db.session, row_counts, write=False, retry=True)
     except ChatError as exc:
-        fail(exc.message)
+        fail(describe(exc))
     for name, count in counts.items():
         click.echo(f"{name}: {count}")
 
@@ -105,7 +116,7 @@ def create_user(email: str, password: str) -> None:
     try:
         user = account_store().create_user(email, password)
     except ChatError as exc:
-        fail(exc.message)
+        fail(describe(exc))
     click.echo(f"created user {user.email} ({user.id})")
 
 
@@ -120,6 +131,6 @@ def create_token(email: str, name: str) -> None:
         user = accounts.find_user_by_email(email)
         record, plain = accounts.create_token(user.id, name)
     except ChatError as exc:
-        fail(exc.message)
+        fail(describe(exc))
     click.echo(plain)
     click.echo(f"token {record.id} ({record.name}) for {user.email}; it is shown only this once.", err=True)
