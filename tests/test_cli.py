@@ -6,7 +6,7 @@ import time
 
 from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
-from conftest import make_app
+from support.databases import make_app
 
 
 def test_doctor_reports_a_healthy_database(runner, backend):
