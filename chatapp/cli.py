@@ -121,16 +121,26 @@ def create_user(email: str, password: str) -> None:
 
 
 @chat.command("create-token")
-@click.argument("email")
+@click.argument("email", required=False)
+@click.option(
+    "--external-id",
+    help="Instead of EMAIL: the user id an integration (the ChatKit adapter) knows the user by; "
+    "such a user is provisioned on first sight, as the adapter does.",
+)
 @click.option("--name", default="CLI token", show_default=True, help="A label for the token.")
 @database_command
-def create_token(email: str, name: str) -> None:
-    """Create an API token for EMAIL and print it once."""
+def create_token(email: str | None, external_id: str | None, name: str) -> None:
+    """Create an API token for EMAIL (or --external-id) and print it once."""
+    if (email is None) == (external_id is None):
+        fail("give either EMAIL or --external-id (not both)")
     accounts = account_store()
     try:
-        user = accounts.find_user_by_email(email)
-        record, plain = accounts.create_token(user.id, name)
+        if email is not None:
+            user_id, who = accounts.find_user_by_email(email).id, email
+        else:
+            user_id, who = accounts.ensure_external_user(external_id), f"external user {external_id}"
+        record, plain = accounts.create_token(user_id, name)
     except ChatError as exc:
         fail(describe(exc))
     click.echo(plain)
-    click.echo(f"token {record.id} ({record.name}) for {user.email}; it is shown only this once.", err=True)
+    click.echo(f"token {record.id} ({record.name}) for {who}; it is shown only this once.", err=True)
