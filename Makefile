@@ -29,8 +29,11 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
 bench: $(VENV)/.dev
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 # Re-fetch static/vendor/ and tests/vendor/ from the npm registry (pinned versions, see the script).
 vendor:

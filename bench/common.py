@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -14,16 +13,11 @@ from typing import Callable
 import psycopg2
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-# tests/pgproxy.py (the round-trip counting, delaying proxy) is imported as `pgproxy`; appended,
-# so nothing in tests/ can shadow an installed package.
-TESTS_DIR = ROOT / "tests"
-if str(TESTS_DIR) not in sys.path:
-    sys.path.append(str(TESTS_DIR))
+from tests.support.pgproxy import PgProxy  # the round-trip counting, delaying proxy
 
-from pgproxy import PgProxy  # noqa: E402
+# bench/ runs as a package from the project root (`python -m bench.run`, what `make bench` does),
+# so chatapp, bench and the tests' helpers (tests.support) import without path edits.
+ROOT = Path(__file__).resolve().parent.parent
 
 # The server the bench creates its own database on (dropped again at the end).
 SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

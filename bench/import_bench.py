@@ -1,7 +1,7 @@
 """Legacy import speed and export memory (issue #15).
 
 - Legacy import: seed 004's `chat_sessions` / `chat_messages` (the seed note's DDL, from
-  tests/legacy_schemas.py) with 100,000 messages in 1,000 sessions, in a database of their own,
+  tests/support/legacy_schemas.py) with 100,000 messages in 1,000 sessions, in a database of their own,
   imported by `LegacyImport` (what `flask chat import-legacy` runs) into the bench database; then
   the same import again, which finds everything there.
 - Export: a 100,000-item thread (bulk-seeded by bench/seed_bulk.py) through the API's streamed
@@ -26,6 +26,7 @@ import psycopg2
 from sqlalchemy.engine import make_url
 
 from bench.common import DATABASE_NAME, SERVER_URL, admin_connection, chatapp_app, libpq_dsn
+from tests.support.legacy_schemas import DDL
 
 LEGACY_DATABASE = f"{DATABASE_NAME}_legacy"
 LEGACY_URL = make_url(SERVER_URL).set(database=LEGACY_DATABASE).render_as_string(hide_password=False)
@@ -34,7 +35,6 @@ WORDS = "ROS 2 kya hai node topic publish karo samjhao नमस्ते सव
 
 def create_legacy_database(sessions: int, per_session: int) -> int:
     """Seed 004's tables with `sessions` x `per_session` messages (COPY); returns the count."""
-    from legacy_schemas import DDL  # tests/ is on the path (bench/common.py)
 
     with closing(admin_connection()) as conn, conn.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{LEGACY_DATABASE}" WITH (FORCE)')

@@ -1,4 +1,4 @@
-"""A Neon-like link: both apps served against PostgreSQL through tests/pgproxy.py's delaying proxy.
+"""A Neon-like link: both apps served against PostgreSQL through tests/support/pgproxy.py's delaying proxy.
 
 The proxy holds every chunk `delay_ms` in each direction (1 ms: a 2 ms round trip, a client in
 the same cloud region as Neon), so each database round trip a request makes costs a network

@@ -1,6 +1,6 @@
 """Where a served request's time goes: py-spy samples chatapp's gunicorn workers under wrk.
 
-    .venv/bin/python bench/profile_http.py read|append [seconds]
+    .venv/bin/python -m bench.profile_http read|append [seconds]
 
 Creates, seeds and drops the bench database like run.py, then prints the functions with the
 largest share of the workers' samples (inclusive), grouped by file. py-spy needs ptrace (root).
@@ -14,9 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import INSTANCE_PATH, create_database, drop_database  # noqa: E402
+from bench.common import INSTANCE_PATH, create_database, drop_database
 
 BIN = Path(sys.executable).parent
 

@@ -103,7 +103,7 @@ def round_trips(results: dict) -> list[str]:
     lines = [
         "## Round trips per request (issue #11)",
         "",
-        "Counted by the link proxy (`tests/pgproxy.py`): every client message the app must wait on the",
+        "Counted by the link proxy (`tests/support/pgproxy.py`): every client message the app must wait on the",
         "server for, a simple query ('Q': also each pool ping, BEGIN, COMMIT and ROLLBACK) or the Sync",
         "that ends an extended-protocol batch ('S'). Each app, served as above, has a proxy of its own;",
         f"one keep-alive HTTP client sends {link['round_trips']['chatapp']['read']['requests']} sequential "
@@ -144,7 +144,7 @@ def link_mode(results: dict, plot_name: str) -> list[str]:
         f"## A Neon-like link: {link['delay_ms']:g} ms each way ({_rtt_label(link)})",
         "",
         "Both apps served as above (gunicorn.conf.py), each against PostgreSQL through its own",
-        f"`tests/pgproxy.py` proxy holding every chunk {link['delay_ms']:g} ms in each direction, so every database",
+        f"`tests/support/pgproxy.py` proxy holding every chunk {link['delay_ms']:g} ms in each direction, so every database",
         "round trip costs a network RTT, as it does against Neon from the same region. A `SELECT 1`",
         f"took {rtt['link_ms']:.2f} ms through the proxy ({rtt['loopback_ms']:.3f} ms direct): the proxy is Python "
         "asyncio on the",

@@ -1,8 +1,8 @@
 """`make bench`: create the bench database, seed it, run every benchmark, write docs/BENCHMARKS.md.
 
-    .venv/bin/python bench/run.py            # the full suite, ~11 minutes on 2 cores
-    .venv/bin/python bench/run.py --quick    # a smoke run (~2 minutes); writes to instance/bench/, not docs/
-    .venv/bin/python bench/run.py --link-delay-ms 5   # the link mode's one-way delay (default 1 ms)
+    .venv/bin/python -m bench.run            # the full suite, ~11 minutes on 2 cores
+    .venv/bin/python -m bench.run --quick    # a smoke run (~2 minutes); writes to instance/bench/, not docs/
+    .venv/bin/python -m bench.run --link-delay-ms 5   # the link mode's one-way delay (default 1 ms)
 
 Needs local PostgreSQL (BENCH_SERVER_URL, default postgresql://postgres@127.0.0.1:5432/postgres;
 the database BENCH_DATABASE, default chatapp_bench, is created and dropped) and wrk (installed
@@ -21,9 +21,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import INSTANCE_PATH, ROOT, chatapp_app, create_database, drop_database  # noqa: E402
+from bench.common import INSTANCE_PATH, ROOT, chatapp_app, create_database, drop_database
 
 DOCS = ROOT / "docs"
 ANALYSIS = Path(__file__).resolve().parent / "ANALYSIS.md"
@@ -81,7 +80,7 @@ def main() -> None:
     out_dir = INSTANCE_PATH if args.quick else DOCS
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {
-        "command": "make bench" + (" (bench/run.py --quick)" if args.quick else "  (= .venv/bin/python bench/run.py)"),
+        "command": "make bench" + (" (bench/run.py --quick)" if args.quick else "  (= .venv/bin/python -m bench.run)"),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine.describe(),
     }
@@ -113,7 +112,7 @@ def main() -> None:
         results["http_sync"] = http_bench.run_sync(
             seeded, rounds=1 if args.quick else 3, seconds=2 if args.quick else 5
         )
-        step(f"HTTP over a {args.link_delay_ms:g} ms-each-way link (tests/pgproxy.py): round trips, then wrk")
+        step(f"HTTP over a {args.link_delay_ms:g} ms-each-way link (tests/support/pgproxy.py): round trips, then wrk")
         results["link"] = link_bench.run(
             seeded, delay_ms=args.link_delay_ms, rounds=1 if args.quick else 3, seconds=2 if args.quick else 8
         )

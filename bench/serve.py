@@ -7,21 +7,12 @@ app at another address of the bench database, e.g. through the link proxy (bench
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from contextlib import closing, contextmanager
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-from bench.common import BENCH_SECRET_KEY, DATABASE_URL, INSTANCE_PATH, ROOT
+from bench.common import BENCH_SECRET_KEY, DATABASE_URL, INSTANCE_PATH
+from tests.support.servers import gunicorn_server
 
-BIN = Path(sys.executable).parent
 APPS = {"chatapp": "wsgi:app", "baseline": "bench.baseline_app:app"}
 # Both apps run under chatapp's own gunicorn.conf.py; only the access log is off, for both,
 # so that the disk is not part of the measurement.
@@ -31,66 +22,22 @@ GUNICORN_ENV = {"GUNICORN_ACCESS_LOG": "", "LOG_LEVEL": "warning"}
 SYNC_WORKERS = ("-k", "sync", "-w", "5", "--threads", "1")
 
 
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def gunicorn_command(app_name: str, port: int, gunicorn_args: Sequence[str] = ()) -> list[str]:
-    config = ROOT / "gunicorn.conf.py"
-    return [
-        str(BIN / "gunicorn"), "-c", str(config), "--bind", f"127.0.0.1:{port}", *gunicorn_args, APPS[app_name],
-    ]
-
-
 @contextmanager
 def served(
     app_name: str, *, database_url: str = DATABASE_URL, gunicorn_args: Sequence[str] = (), label: str = ""
 ) -> Iterator[str]:
-    """Run one app under gunicorn; yields its base URL and stops it afterwards.
+    """Run one app under gunicorn (the tests' own helper); yields its base URL and stops it afterwards.
 
     `label` only names the log file (instance/bench/gunicorn-APP[-LABEL].log).
     """
-    port = free_port()
-    env = {
-        **os.environ,
-        **GUNICORN_ENV,
-        "DATABASE_URL": database_url,
-        "CHATAPP_INSTANCE_PATH": str(INSTANCE_PATH),
-        "SECRET_KEY": BENCH_SECRET_KEY,
-    }
     INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
-    log_path = INSTANCE_PATH / f"gunicorn-{app_name}{'-' + label if label else ''}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            gunicorn_command(app_name, port, gunicorn_args), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(base, process, log_path)
-            yield base
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def _wait_until_up(base: str, process: subprocess.Popen, log_path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            # Any HTTP answer means the server is up (the baseline has no /healthz: 404).
-            with urllib.request.urlopen(base + "/healthz", timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer within {timeout}s:\n{log_path.read_text()[-3000:]}")
+    with gunicorn_server(
+        database_url,
+        str(INSTANCE_PATH),
+        env={**GUNICORN_ENV, "SECRET_KEY": BENCH_SECRET_KEY},
+        args=tuple(gunicorn_args),
+        app_spec=APPS[app_name],
+        log_name=f"{app_name}{'-' + label if label else ''}",
+        up_when_answering=True,  # the baseline has no /healthz: any answer means it is up
+    ) as base:
+        yield base

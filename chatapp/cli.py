@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .config import mask_url
-from .errors import ChatError
+from .errors import ChatError, DatabaseUnavailable
 from .extensions import db
 from .health import database_status
 from .legacy.importer import LegacyImport, Report
@@ -30,6 +30,15 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
+def describe(error: ChatError) -> str:
+    """The one line for an error; a connection failure says what exactly failed (and how to fix a
+    missing database) rather than the web's generic "unavailable"."""
+    cause = error.__cause__
+    if isinstance(error, DatabaseUnavailable) and isinstance(cause, CONNECTION_ERRORS):
+        return connection_error_message(cause, db.engine.url)
+    return error.message
+
+
 def database_command(command: Callable[..., Any]) -> Callable[..., Any]:
     """with_appcontext, and a database that cannot be reached (missing, refused, bad password)
     ends the command with one line instead of a traceback."""
@@ -40,6 +49,8 @@ def database_command(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except CONNECTION_ERRORS as exc:
             fail(connection_error_message(exc, db.engine.url))
+        except DatabaseUnavailable as exc:  # the store's own translation of the same failures
+            fail(describe(exc))
 
     return with_appcontext(run_command)
 
@@ -85,7 +96,7 @@ def stats() -> None:
     try:
         counts = run(db.session, row_counts, write=False, retry=True)
     except ChatError as exc:
-        fail(exc.message)
+        fail(describe(exc))
     for name, count in counts.items():
         click.echo(f"{name}: {count}")
 
@@ -107,24 +118,34 @@ def create_user(email: str, password: str) -> None:
     try:
         user = account_store().create_user(email, password)
     except ChatError as exc:
-        fail(exc.message)
+        fail(describe(exc))
     click.echo(f"created user {user.email} ({user.id})")
 
 
 @chat.command("create-token")
-@click.argument("email")
+@click.argument("email", required=False)
+@click.option(
+    "--external-id",
+    help="Instead of EMAIL: the user id an integration (the ChatKit adapter) knows the user by; "
+    "such a user is provisioned on first sight, as the adapter does.",
+)
 @click.option("--name", default="CLI token", show_default=True, help="A label for the token.")
 @database_command
-def create_token(email: str, name: str) -> None:
-    """Create an API token for EMAIL and print it once."""
+def create_token(email: str | None, external_id: str | None, name: str) -> None:
+    """Create an API token for EMAIL (or --external-id) and print it once."""
+    if (email is None) == (external_id is None):
+        fail("give either EMAIL or --external-id (not both)")
     accounts = account_store()
     try:
-        user = accounts.find_user_by_email(email)
-        record, plain = accounts.create_token(user.id, name)
+        if email is not None:
+            user_id, who = accounts.find_user_by_email(email).id, email
+        else:
+            user_id, who = accounts.ensure_external_user(external_id), f"external user {external_id}"
+        record, plain = accounts.create_token(user_id, name)
     except ChatError as exc:
-        fail(exc.message)
+        fail(describe(exc))
     click.echo(plain)
-    click.echo(f"token {record.id} ({record.name}) for {user.email}; it is shown only this once.", err=True)
+    click.echo(f"token {record.id} ({record.name}) for {who}; it is shown only this once.", err=True)
 
 
 @chat.command("import-legacy")
@@ -156,7 +177,7 @@ def import_legacy(source_url: str, owner_email: str | None, dry_run: bool) -> No
                 job.progress = bar.update
                 report = job.run()
     except (SourceError, ChatError) as exc:
-        fail(str(exc) if isinstance(exc, SourceError) else exc.message)
+        fail(str(exc) if isinstance(exc, SourceError) else describe(exc))
     except sa.exc.DBAPIError as exc:  # e.g. the legacy database went away mid-read
         reason = str(exc.orig).strip().splitlines()[0]
         fail(f"the import stopped: {reason}; the threads imported so far stay, and running it again goes on")

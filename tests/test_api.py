@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
-from api_client import ApiClient, assert_error, make_token
+from support.api_client import ApiClient, assert_error
 from chatapp.store.accounts import AccountStore
 from chatapp.api.auth import TokenCache
 from chatapp.api.spec import page_model
@@ -16,7 +16,7 @@ from chatapp.store import ItemRecord, ThreadRecord
 Item, Thread = TypeAdapter(ItemRecord), TypeAdapter(ThreadRecord)
 ItemPage, ThreadPage = TypeAdapter(page_model(ItemRecord)), TypeAdapter(page_model(ThreadRecord))
 from chatapp.extensions import db
-from conftest import make_app
+from support.databases import make_app
 
 APP_CONFIG = {"MAX_MESSAGE_CHARS": 1000, "MAX_CONTENT_LENGTH": 64 * 1024}
 

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from flask_migrate import upgrade
 
-from api_client import make_token
+from support.api_client import make_token
 from chatapp.extensions import db
-from conftest import create_pg_database, drop_pg_database, make_app, make_user
-from servers import gunicorn_server
+from support.databases import create_pg_database, drop_pg_database, make_app, make_user
+from support.servers import gunicorn_server
 
 CLIENTS = 8
 ITEMS_PER_CLIENT = 50

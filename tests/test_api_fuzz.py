@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance, response_schema_conformance
 
-from api_client import ApiClient
+from support.api_client import ApiClient
 
 MAX_EXAMPLES = 12
 

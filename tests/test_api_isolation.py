@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from api_client import ApiClient, assert_error
+from support.api_client import ApiClient, assert_error
 
 
 @pytest.fixture(scope="module")

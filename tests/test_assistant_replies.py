@@ -1,4 +1,4 @@
-"""Assistant replies through the API against a real local Chat Completions server (tests/fake_llm.py).
+"""Assistant replies through the API against a real local Chat Completions server (tests/support/fake_llm.py).
 
 No function is patched: chatapp's `openai` client talks HTTP to the fake on 127.0.0.1, which
 streams SSE chunks (or answers 500, drops the stream, hangs) as each test scripts it.
@@ -12,9 +12,9 @@ from typing import Any, Iterator
 import openai
 import pytest
 
-from api_client import ApiClient
-from conftest import free_port, make_app
-from fake_llm import DEFAULT_DELTAS, FakeLLM
+from support.api_client import ApiClient
+from support.databases import free_port, make_app
+from support.fake_llm import DEFAULT_DELTAS, FakeLLM
 
 LLM_PORT = free_port()
 TIMEOUT = 2.0

@@ -9,18 +9,17 @@ import secrets
 import socket
 import time
 from contextlib import closing
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from api_client import make_token
+from support.api_client import make_token
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from conftest import make_user
-from fake_llm import FakeLLM
-from browser import CHROMIUM, CHROMIUM_ARGS
-from servers import gunicorn_server
+from support.databases import make_user
+from support.fake_llm import FakeLLM
+from support.browser import CHROMIUM, CHROMIUM_ARGS
+from support.servers import gunicorn_server
 
 SLOW_DELTAS = [f"word{index} " for index in range(300)]
 

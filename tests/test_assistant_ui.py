@@ -1,7 +1,7 @@
 """The assistant's reply in the browser UI (Flask test client): streamed NDJSON, the whole reply for
 a plain form (no script), errors in plain words with a retry, the demo label, the items a page
 reads after a stopped reply, CSRF and isolation. The backend is the real local fake server
-(tests/fake_llm.py)."""
+(tests/support/fake_llm.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from conftest import free_port, make_app
-from fake_llm import DEFAULT_DELTAS, FakeLLM
-from test_ui import csrf_token, register, start_chat, user_id_for
+from support.databases import free_port, make_app
+from support.fake_llm import DEFAULT_DELTAS, FakeLLM
+from support.ui import csrf_token, register, start_chat, user_id_for
 
 LLM_PORT = free_port()
 APP_CONFIG = {

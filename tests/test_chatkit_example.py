@@ -16,8 +16,8 @@ from chatkit.types import AssistantMessageItem, UserMessageItem  # noqa: E402
 from chatapp.store.accounts import AccountStore  # noqa: E402
 from chatapp.extensions import db  # noqa: E402
 from chatapp.integrations.chatkit import ChatKitStore  # noqa: E402
-from httpclient import Api, call  # noqa: E402
-from servers import gunicorn_server  # noqa: E402
+from support.httpclient import Api, call  # noqa: E402
+from support.servers import gunicorn_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SPEC = "examples.chatkit_server:create_example_app()"

@@ -6,7 +6,7 @@ import time
 
 from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
-from conftest import make_app
+from support.databases import make_app
 
 
 def test_doctor_reports_a_healthy_database(runner, backend):
@@ -69,3 +69,19 @@ def test_create_user_token_and_stats(app, runner):
 
 def test_healthz_is_alive(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_create_token_for_an_external_user(app, runner):
+    """The ChatKit adapter's users have no email: --external-id provisions them as it does."""
+    first = runner.invoke(args=["chat", "create-token", "--external-id", "kit-user-7"])
+    assert first.exit_code == 0 and first.output.startswith("chat_")
+    again = runner.invoke(args=["chat", "create-token", "--external-id", "kit-user-7", "--name", "second"])
+    assert again.exit_code == 0
+    with app.app_context():
+        accounts = AccountStore(db.session)
+        user_id = accounts.ensure_external_user("kit-user-7")
+        assert [t.name for t in accounts.list_tokens(user_id)] == ["second", "CLI token"]
+        db.session.remove()
+    for args in (["chat", "create-token"], ["chat", "create-token", "a@example.com", "--external-id", "x"]):
+        refused = runner.invoke(args=args)
+        assert refused.exit_code == 1 and "either EMAIL or --external-id" in refused.output

@@ -9,7 +9,7 @@ import pytest
 
 from chatapp import create_app
 from chatapp.config import ConfigError, PoolSettings, engine_options_for, load_settings, mask_url, normalize_database_url
-from conftest import TEST_SECRET_KEY
+from support.databases import TEST_SECRET_KEY
 
 DEVELOPMENT = {"CHATAPP_ENV": "development"}
 

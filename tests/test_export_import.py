@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from api_client import ApiClient, assert_error
+from support.api_client import ApiClient, assert_error
 from chatapp.extensions import db
 from chatapp.services import chat_store
 from chatapp.store import ItemRecord, NewItem, ThreadRecord

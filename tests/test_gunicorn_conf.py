@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from api_client import make_token
+from support.api_client import make_token
 from chatapp.extensions import db
-from conftest import TEST_SECRET_KEY, create_pg_database, drop_pg_database, free_port, make_app, make_user
-from httpclient import Api, call
-from servers import ROOT, gunicorn_server, migrate
+from support.databases import TEST_SECRET_KEY, create_pg_database, drop_pg_database, free_port, make_app, make_user
+from support.httpclient import Api, call
+from support.servers import ROOT, gunicorn_server, migrate
 
 CONF = str(ROOT / "gunicorn.conf.py")
 SETTINGS_ENV = (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from servers import ROOT
+from support.servers import ROOT
 
 
 def pinned(path: Path) -> dict[str, str]:

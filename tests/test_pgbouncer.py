@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg2
 from sqlalchemy.engine import make_url
 
-from conftest import PG_SERVER_URL, require_postgres
-from frontends import pgbouncer
+from support.databases import PG_SERVER_URL, require_postgres
+from support.frontends import pgbouncer
 
 ROOT = Path(__file__).resolve().parent.parent
 API_SUITE = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").glob("test_api*.py"))

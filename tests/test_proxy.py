@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from api_client import make_token
+from support.api_client import make_token
 from chatapp import create_app
 from chatapp.store.accounts import TOKEN_PREFIX, AccountStore
 from chatapp.config import ConfigError, load_settings
 from chatapp.extensions import db
-from conftest import TEST_SECRET_KEY, create_pg_database, drop_pg_database, make_app
-from frontends import nginx
-from httpclient import Api, Reply, call
-from servers import gunicorn_server, migrate
+from support.databases import TEST_SECRET_KEY, create_pg_database, drop_pg_database, make_app
+from support.frontends import nginx
+from support.httpclient import Api, Reply, call
+from support.servers import gunicorn_server, migrate
 
 PUBLIC_HOST = "chat.example.test"
 TRUST_ONE_PROXY = {"PROXY_FIX_X_FOR": "1", "PROXY_FIX_X_PROTO": "1", "PROXY_FIX_X_HOST": "1"}

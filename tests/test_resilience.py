@@ -17,15 +17,15 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from api_client import make_token
+from support.api_client import make_token
 from chatapp.store.accounts import AccountStore
 from chatapp.errors import DatabaseUnavailable
 from chatapp.extensions import db
 from chatapp.store import ChatStore
-from conftest import make_app, make_user
-from httpclient import Api, Reply, call
-from pgcluster import PrivateCluster
-from servers import gunicorn_server, migrate
+from support.databases import make_app, make_user
+from support.httpclient import Api, Reply, call
+from support.pgcluster import PrivateCluster
+from support.servers import gunicorn_server, migrate
 
 APP_ROLE = "chatapp_app"
 # Small, so an outage longer than this answers 503 instead of waiting (the restart test needs both).

@@ -1,4 +1,4 @@
-"""Round trips per request on PostgreSQL, counted on the wire (tests/pgproxy.py), and what a
+"""Round trips per request on PostgreSQL, counted on the wire (tests/support/pgproxy.py), and what a
 lost answer or an idle connection costs."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from api_client import ApiClient
+from support.api_client import ApiClient
 from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from conftest import create_pg_database, drop_pg_database, make_app
-from pgproxy import PgProxy
+from support.databases import create_pg_database, drop_pg_database, make_app
+from support.pgproxy import PgProxy
 
 REQUESTS = 20
 PING_IDLE_SECONDS = 0.5

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from pydantic import TypeAdapter
 
-from api_client import ApiClient, assert_error
+from support.api_client import ApiClient, assert_error
 from chatapp.api.spec import page_model
 from chatapp.errors import InvalidRequest
 from chatapp.services import chat_store

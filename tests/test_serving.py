@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from servers import gunicorn_server, migrate
+from support.servers import gunicorn_server, migrate
 
 
 def test_gunicorn_serves_health_and_readiness(tmp_path):

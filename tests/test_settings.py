@@ -20,7 +20,7 @@ from chatapp.settings import (
     ProxySettings,
     load_env_file,
 )
-from servers import ROOT
+from support.servers import ROOT
 
 SETTINGS_CLASSES = (AppSettings, PoolSettings, ProxySettings, AssistantSettings, GunicornSettings)
 PATH_VARIABLES = {"CHATAPP_ENV_FILE", "CHATAPP_INSTANCE_PATH"}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_SECRET_KEY, create_pg_database, drop_pg_database, free_port, require_postgres
-from servers import ROOT
+from support.databases import TEST_SECRET_KEY, create_pg_database, drop_pg_database, free_port, require_postgres
+from support.servers import ROOT
 
 BIN = Path(sys.executable).parent
 VENV = BIN.parent

@@ -9,10 +9,10 @@ from typing import Iterator
 
 import pytest
 
-from browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, send, serve
+from support.browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, send, serve
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from fake_llm import FakeLLM
+from support.fake_llm import FakeLLM
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect

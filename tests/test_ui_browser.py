@@ -11,10 +11,10 @@ from typing import Iterator
 
 import pytest
 
-from browser import DESKTOP, PHONE, Served, chromium, register, send, serve
+from support.browser import DESKTOP, PHONE, Served, chromium, register, send, serve
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from conftest import BACKENDS
+from support.databases import BACKENDS
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

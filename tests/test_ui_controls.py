@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from browser import DESKTOP, PHONE, Served, chromium, register, send, serve, watch
+from support.browser import DESKTOP, PHONE, Served, chromium, register, send, serve, watch
 from chatapp.extensions import db
 from chatapp.services import chat_store
 

@@ -13,13 +13,13 @@ import pytest
 
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from test_ui import add_items, csrf_token, register, start_chat, user_id_for
+from support.ui import add_items, csrf_token, register, start_chat, user_id_for
 
 APP_CONFIG = {"MAX_MESSAGE_CHARS": 500}
 
 
 @pytest.fixture
-def signed_in(app):
+def member(app):
     """A client with a fresh user signed in: (client, email, user id)."""
     client = app.test_client()
     email = register(client)
@@ -30,16 +30,16 @@ def text_of(response) -> str:
     return response.get_data(as_text=True)
 
 
-def test_the_search_box_is_on_every_signed_in_page(signed_in):
-    client, _, _ = signed_in
+def test_the_search_box_is_on_every_signed_in_page(member):
+    client, _, _ = member
     thread_id = start_chat(client, "first words")
     for path in ("/", "/threads", f"/t/{thread_id}", "/settings", "/search"):
         page = text_of(client.get(path))
         assert 'role="search"' in page and 'name="q"' in page and 'action="/search"' in page, path
 
 
-def test_results_show_marked_snippets_of_the_users_own_messages_only(app, signed_in):
-    client, _, user_id = signed_in
+def test_results_show_marked_snippets_of_the_users_own_messages_only(app, member):
+    client, _, user_id = member
     thread_id = start_chat(client, "Planning a trip to Goa")
     add_items(app, user_id, thread_id, [("assistant", "Goa has great beaches <script>alert(1)</script>"), ("user", "नमस्ते गोवा")])
     other = app.test_client()
@@ -58,8 +58,8 @@ def test_results_show_marked_snippets_of_the_users_own_messages_only(app, signed
     assert "<mark>गोवा</mark>" in hindi
 
 
-def test_a_hit_opens_its_chat_at_that_message_even_when_it_is_old(app, signed_in):
-    client, _, user_id = signed_in
+def test_a_hit_opens_its_chat_at_that_message_even_when_it_is_old(app, member):
+    client, _, user_id = member
     thread_id = start_chat(client, "a long chat")
     before = [("user", f"earlier {n}") for n in range(60)]
     add_items(app, user_id, thread_id, before + [("user", "the needle zebra")] + [("user", f"filler {n}") for n in range(80)])
@@ -71,8 +71,8 @@ def test_a_hit_opens_its_chat_at_that_message_even_when_it_is_old(app, signed_in
     assert "Jump to the latest messages" in page and "Load earlier" in page
 
 
-def test_results_page_by_keyset(app, signed_in):
-    client, _, user_id = signed_in
+def test_results_page_by_keyset(app, member):
+    client, _, user_id = member
     thread_id = start_chat(client, "pages")
     add_items(app, user_id, thread_id, [("user", f"kiwi number {n}") for n in range(25)])
     first = text_of(client.get("/search", query_string={"q": "kiwi"}))
@@ -82,8 +82,8 @@ def test_results_page_by_keyset(app, signed_in):
     assert second.count('class="search-hit"') == 5 and "More results" not in second
 
 
-def test_a_bad_search_says_why(signed_in):
-    client, _, _ = signed_in
+def test_a_bad_search_says_why(member):
+    client, _, _ = member
     for query in ({"q": "-only"}, {"q": "!!"}, {"q": "kiwi", "after": "forged.cursor"}, {"q": "x" * 201}):
         response = client.get("/search", query_string=query)
         assert response.status_code == 400
@@ -91,8 +91,8 @@ def test_a_bad_search_says_why(signed_in):
     assert client.get("/search").status_code == 200  # no query yet: just the form
 
 
-def test_the_export_menu_downloads_the_chat(app, signed_in):
-    client, _, user_id = signed_in
+def test_the_export_menu_downloads_the_chat(app, member):
+    client, _, user_id = member
     thread_id = start_chat(client, "Export me, नमस्ते")
     add_items(app, user_id, thread_id, [("assistant", "Sure.")])
     page = text_of(client.get(f"/t/{thread_id}"))
@@ -110,8 +110,8 @@ def test_the_export_menu_downloads_the_chat(app, signed_in):
     assert stranger.get(f"/t/{thread_id}/export").status_code == 404
 
 
-def test_settings_download_everything_as_a_zip(app, signed_in):
-    client, _, _ = signed_in
+def test_settings_download_everything_as_a_zip(app, member):
+    client, _, _ = member
     threads = [start_chat(client, f"chat {n}") for n in range(2)]
     page = text_of(client.get("/settings"))
     assert 'href="/settings/export"' in page and "Download all your chats" in page
@@ -126,8 +126,8 @@ def upload(client, data: bytes, name: str = "chat.json", token: str | None = Non
     return client.post("/settings/import", data=form, content_type="multipart/form-data")
 
 
-def test_settings_import_brings_an_exported_chat_back_as_a_new_one(app, signed_in):
-    client, _, user_id = signed_in
+def test_settings_import_brings_an_exported_chat_back_as_a_new_one(app, member):
+    client, _, user_id = member
     thread_id = start_chat(client, "Bring me back")
     add_items(app, user_id, thread_id, [("assistant", "I am back.")])
     exported = client.get(f"/t/{thread_id}/export").data
@@ -144,8 +144,8 @@ def test_settings_import_brings_an_exported_chat_back_as_a_new_one(app, signed_i
     assert f"Imported “Bring me back”: {len(copy)} messages." in page and "I am back." in page
 
 
-def test_a_bad_import_file_says_why_and_imports_nothing(app, signed_in):
-    client, _, user_id = signed_in
+def test_a_bad_import_file_says_why_and_imports_nothing(app, member):
+    client, _, user_id = member
     start_chat(client, "only chat")
     cases = [
         (b"not json at all", "Invalid JSON"),

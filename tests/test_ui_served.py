@@ -15,8 +15,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import free_port
-from servers import gunicorn_server, migrate
+from support.databases import free_port
+from support.servers import gunicorn_server, migrate
 
 PASSWORD = "correct horse battery"
 

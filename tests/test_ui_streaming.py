@@ -1,4 +1,4 @@
-"""The streamed reply in Chromium against gunicorn and the fake model server (tests/fake_llm.py):
+"""The streamed reply in Chromium against gunicorn and the fake model server (tests/support/fake_llm.py):
 Stop and Esc store the partial reply as incomplete, one reply at a time keeps the page in stored
 order, live Markdown renders as it arrives and stays as safe as the server's, typing dots, errors
 in plain words, and the aria-live announcement."""
@@ -11,10 +11,10 @@ from typing import Iterator
 
 import pytest
 
-from browser import DESKTOP, PHONE, chromium, register, send, serve, watch
+from support.browser import DESKTOP, PHONE, chromium, register, send, serve, watch
 from chatapp.ui.markdown import render_markdown
-from conftest import BACKENDS
-from fake_llm import FakeLLM
+from support.databases import BACKENDS
+from support.fake_llm import FakeLLM
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -210,7 +210,7 @@ def test_live_markdown_equals_the_server_rendering(served, page):
         "```\nunclosed fence <b>\n",
         "    indented <code>\n\n1. one\n2. two\n\n> quote **bold** _em_ ~~gone~~ `tick`\n\n---\n\nline  \nbreak &amp; &copy; &#x3C;",
         "```js\nconst x = '<img src=x onerror=alert(1)>';\n```",
-        # tests/test_ui.py's hostile Markdown, as stored replies render it
+        # tests/test_ui_chats.py's hostile Markdown, as stored replies render it
         "# Title\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n"
         "[x](javascript:alert(3)) [y](JAVASCRIPT:alert(4)) [z](data:text/html,hi) ![i](https://example.com/t.png)\n\n"
         "[ok](https://example.com/docs)\n\n```python\nprint('" + "x" * 150 + "')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",

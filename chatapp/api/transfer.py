@@ -15,7 +15,9 @@ from .schemas import ExportAllQuery, ExportQuery, ImportQuery
 
 DOCUMENT = {"schema": {"$ref": "#/components/schemas/ThreadDocument"}}
 EXPORT_CONTENT = {"application/json": DOCUMENT, "text/markdown": {"schema": {"type": "string"}}}
-ZIP_CONTENT = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+# The answer is application/zip; documented as bytes (what generated clients read), as downloads are.
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+ZIP_CONTENT = {"application/octet-stream": BINARY, "*/*": BINARY}
 
 
 @api.route("/threads/<thread_id>/export", "GET", query=ExportQuery, response_content=EXPORT_CONTENT, tag="transfer")

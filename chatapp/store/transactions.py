@@ -122,7 +122,7 @@ def run(session: Session, operation: Callable[[], T], *, write: bool, retry: boo
     session = _actual(session)
     if in_unit(session):
         return _translated(operation)
-    mode = _prepare(session)
+    mode = _translated(lambda: _prepare(session))  # a connect can fail too: DatabaseUnavailable
     try:
         result = operation()
     except sa.exc.DBAPIError as exc:
@@ -135,11 +135,11 @@ def run(session: Session, operation: Callable[[], T], *, write: bool, retry: boo
         raise
     else:
         if write and mode != "autocommit":
-            session.commit()
+            _translated(session.commit)
         return result
     # The connection died under the statement: once more, on a fresh connection.
-    _prepare(session)
     try:
+        _prepare(session)
         return operation()
     except sa.exc.DBAPIError as exc:
         _rollback_quietly(session)

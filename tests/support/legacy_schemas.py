@@ -3,7 +3,7 @@
 `create(engine, seeds)` makes the tables as the seed notes wrote them (PostgreSQL) or as close
 as SQLite comes; `insert` writes rows the way the legacy apps did; `table_digest` shows a source
 was left unchanged; `report_rows` reads the import's summary. The sample rows themselves are in
-tests/legacy_samples.py.
+legacy_samples.py.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Optional
 import psycopg2
 import pytest
 
-from conftest import free_port
+from .databases import free_port
 
 
 def postgres_bin_dir() -> Optional[Path]:

@@ -15,8 +15,8 @@ from flask import Flask
 from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from conftest import create_pg_database, drop_pg_database, make_app
-from servers import gunicorn_server, migrate
+from .databases import create_pg_database, drop_pg_database, make_app
+from .servers import gunicorn_server, migrate
 
 CHROMIUM = "/usr/bin/chromium"
 # Headless as root on a machine with no network beyond loopback: no sandbox, no background calls.
@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
 
 
 class Served:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator, Optional
 
-from conftest import free_port
+from .databases import free_port
 
 DEFAULT_DELTAS = ["Hello", ", ", "world", "!"]
 

@@ -7,14 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
 
-from conftest import TEST_SECRET_KEY, free_port, make_app
+from .databases import TEST_SECRET_KEY, free_port, make_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
@@ -38,10 +39,15 @@ def gunicorn_server(
     args: tuple[str, ...] = (),
     port: Optional[int] = None,
     app_spec: str = "wsgi:app",
+    log_name: Optional[str] = None,
+    up_when_answering: bool = False,
 ) -> Iterator[str]:
     """Serve wsgi:app (or `app_spec`) with gunicorn; yields the base URL and stops the server afterwards.
 
-    Uses gunicorn.conf.py when the project has one (pass `args` to add or override flags).
+    Uses gunicorn.conf.py when the project has one (pass `args` to add or override flags). The
+    log goes to instance_path/gunicorn-<port or log_name>.log. The server counts as up when
+    /healthz answers 200, or any HTTP answer with `up_when_answering` (an app without /healthz).
+    The benchmarks serve their apps with this too (bench/serve.py).
     """
     port = port or free_port()
     config = ["-c", str(ROOT / "gunicorn.conf.py")] if (ROOT / "gunicorn.conf.py").exists() else []
@@ -54,12 +60,12 @@ def gunicorn_server(
         "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
         **(env or {}),
     }
-    log_path = Path(instance_path) / f"gunicorn-{port}.log"
+    log_path = Path(instance_path) / f"gunicorn-{log_name or port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=process_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_up(base, process, log_path)
+            _wait_until_up(base, process, log_path, up_when_answering=up_when_answering)
             yield base
         finally:
             os.killpg(process.pid, signal.SIGTERM)
@@ -70,7 +76,9 @@ def gunicorn_server(
                 process.wait()
 
 
-def _wait_until_up(base: str, process: subprocess.Popen, log_path: Path, timeout: float = 30) -> None:
+def _wait_until_up(
+    base: str, process: subprocess.Popen, log_path: Path, timeout: float = 30, up_when_answering: bool = False
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -79,6 +87,10 @@ def _wait_until_up(base: str, process: subprocess.Popen, log_path: Path, timeout
             with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
                 if response.status == 200:
                     return
+        except urllib.error.HTTPError:
+            if up_when_answering:
+                return
+            time.sleep(0.2)
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer /healthz within {timeout}s:\n{log_path.read_text()[-3000:]}")

@@ -8,7 +8,7 @@ from flask import Flask
 
 from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
-from conftest import make_user
+from .databases import make_user
 
 BASE = "/api/v1"
 

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 
 import pytest
 
-from conftest import free_port
+from .databases import free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"

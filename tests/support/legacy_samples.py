@@ -1,4 +1,4 @@
-"""Sample rows for each legacy shape (tests/legacy_schemas.py), with what the import must make of them.
+"""Sample rows for each legacy shape (legacy_schemas.py), with what the import must make of them.
 
 Each `fill_*` writes its rows into a source database and returns a `Sample`: the threads and
 items chatapp must hold afterwards, field by field and in order, the ChatKit items the adapter
@@ -25,7 +25,7 @@ from chatkit.types import (
     UserMessageTextContent,
 )
 
-from legacy_schemas import TIE, at, create, insert
+from .legacy_schemas import TIE, at, create, insert
 
 
 @dataclass
