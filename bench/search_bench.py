@@ -66,7 +66,7 @@ def seed(user_ids: list[str], threads_per_user: list[int], items_per_thread: int
     started = time.perf_counter()
     messages = 0
     with closing(psycopg2.connect(libpq_dsn())) as conn, conn, conn.cursor() as cursor:
-        for user_number, (user_id, thread_count) in enumerate(zip(user_ids, threads_per_user)):
+        for user_number, (user_id, thread_count) in enumerate(zip(user_ids, threads_per_user, strict=True)):
             threads, items = [], []
             for thread_number in range(thread_count):
                 thread_id = f"thr_search_{user_number:02d}_{thread_number:05d}"

@@ -168,7 +168,7 @@ def test_keyset_pages_walk_every_hit_once(store, user_id):
     expected = []
     for number in range(3):
         thread = store.create_thread(user_id, title=f"t{number}")
-        for n in range(8):  # equal texts and equal times: only the ids order them
+        for _ in range(8):  # equal texts and equal times: only the ids order them
             item, _ = store.add_item(user_id, thread.id, role="user", content="paging test words", created_at=when)
             expected.append(item.id)
     everything = [hit.item_id for hit in hits(store, user_id, "paging")]

@@ -96,7 +96,7 @@ class LegacySource:
         }
         found = []
         for shape in SHAPES:
-            for threads_name, items_name in zip(shape.threads.names, shape.items.names):
+            for threads_name, items_name in zip(shape.threads.names, shape.items.names, strict=True):
                 if self._matches(columns, threads_name, shape.threads) and self._matches(columns, items_name, shape.items):
                     attachments = None
                     if shape.attachments is not None:
