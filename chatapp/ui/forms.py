@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from flask import current_app, request
 
-from ..errors import UnstorableText, error_response, wants_json
+from ..errors import ChatError, UnstorableText, error_response, wants_json
 from ..rules import UNSTORABLE_TEXT
 from . import bp
 
@@ -35,7 +35,13 @@ def kept(name: str, default: str = "") -> str:
 def form_again(error: UnstorableText):
     view = current_app.view_functions.get(request.endpoint or "")
     render: Optional[Renderer] = getattr(view, "show_form_again", None)
-    page = render(error) if render is not None and request.method == "POST" and not wants_json(request) else None
+    page = None
+    in_form = (error.details or {}).get("field") not in (None, "path") and request.method == "POST"
+    if render is not None and in_form and not wants_json(request):
+        try:
+            page = render(error)
+        except ChatError:  # the page itself cannot be shown (say, a chat that is not there)
+            page = None
     if page is None:
         return error_response(error.status, error.code, error.message, error.details)
     return page
