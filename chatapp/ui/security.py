@@ -26,7 +26,7 @@ def add_security_headers(response: Response) -> Response:
     frame-ancestors 'none') on every HTML page; no-store on every page of the UI, which shows
     chats, tokens and forms that no shared cache or back button should keep."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    hsts_seconds = current_app.config.get("HSTS_SECONDS", 0)
+    hsts_seconds = int(current_app.config.get("HSTS_SECONDS") or 0)
     if hsts_seconds and request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts_seconds}")
     if request.blueprint == "ui":
