@@ -15,6 +15,7 @@ from .config import Settings, load_settings
 from .errors import register_error_handlers
 from .extensions import configure_sqlite, csrf, db, limiter, migrate
 from .health import bp as health_bp
+from .inputs import configure_input_checks
 from .paths import MIGRATIONS_DIR, STATIC_DIR, TEMPLATES_DIR, instance_path
 from .proxy import configure_proxy as trust_configured_proxies
 from .reconnect import install_connect_retry, install_idle_ping
@@ -43,6 +44,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     )
     settings = configure_app(app, config)
     configure_logging(app, settings)
+    configure_input_checks(app)
     configure_proxy(app)
     configure_extensions(app)
     configure_blueprints(app)

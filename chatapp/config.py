@@ -252,8 +252,12 @@ def load_settings(instance_path: str, overrides: Optional[Mapping[str, Any]] = N
     # shares the counts between gunicorn workers and instances.
     cfg["RATELIMIT_ENABLED"] = True
     cfg["RATELIMIT_STORAGE_URI"] = app_settings.ratelimit_storage_uri
-    cfg["LOGIN_LIMIT_PER_ACCOUNT"] = app_settings.login_limit_per_account
+    cfg["LOGIN_LIMIT_PER_ACCOUNT_ADDRESS"] = app_settings.login_limit_per_account_address
     cfg["LOGIN_LIMIT_PER_ADDRESS"] = app_settings.login_limit_per_address
+    cfg["LOGIN_LIMIT_PER_ACCOUNT"] = app_settings.login_limit_per_account
+    cfg["REGISTER_LIMIT_PER_ADDRESS"] = app_settings.register_limit_per_address
+    cfg["SESSION_CACHE_SECONDS"] = app_settings.session_cache_seconds
+    cfg["HSTS_SECONDS"] = app_settings.hsts_seconds
     cfg["ASSISTANT"] = assistant
     cfg["PROXY_FIX"] = proxy.model_dump()
     settings.database = f"Database: {mask_url(url)}"

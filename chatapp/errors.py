@@ -27,6 +27,10 @@ class InvalidRequest(ChatError):
     code, status = "invalid_request", 400
 
 
+class UnstorableText(InvalidRequest):
+    """Request text no database keeps (NUL, lone surrogates, bytes that are not UTF-8)."""
+
+
 class Unauthorized(ChatError):
     code, status = "unauthorized", 401
 

@@ -1,4 +1,4 @@
-"""The tables: users, api_tokens, threads, thread_items and attachments."""
+"""The tables: users, user_sessions, api_tokens, threads, thread_items and attachments."""
 
 from __future__ import annotations
 
@@ -52,6 +52,20 @@ class User(db.Model):
     password_hash: Mapped[Optional[str]] = mapped_column(sa.String(255))
     external_id: Mapped[Optional[str]] = mapped_column(sa.String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserSession(db.Model):
+    """A browser session, so that logging out ends it on the server, not only in the browser."""
+
+    __tablename__ = "user_sessions"
+
+    # SHA-256 of the random secret the signed session cookie carries; never the secret itself.
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ApiToken(db.Model):

@@ -1,20 +1,22 @@
-"""Validation rules, one definition each: the store, the API and the ChatKit adapter all use these.
+"""Validation rules, one definition each: the store, the API, the UI and the ChatKit adapter use these.
 
 Patterns and limits are plain constants; the pydantic types below (Id, ItemType, Role, Title,
 Text, JsonValue, Metadata, PageLimit, Order) build the API's request models and its OpenAPI
 document from them, and the `check_*` functions apply the same rules inside the store, where
-they raise InvalidRequest naming the field.
+they raise InvalidRequest naming the field. Text that no database keeps (NUL, lone surrogates)
+and the password rule (OWASP ASVS V2.1) live here too.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, Field
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, NotFound
 
 MAX_ID_LENGTH = 64
 ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,%d}$" % (MAX_ID_LENGTH - 1)
@@ -23,6 +25,10 @@ ID_RULE = f"1-{MAX_ID_LENGTH} letters, digits, '_', '-', '.' or ':'"
 TYPE_REGEX = r"^[a-z][a-z0-9_.-]{0,63}$"
 TYPE_PATTERN = re.compile(TYPE_REGEX)
 NO_NUL_REGEX = r"^[^\x00]*$"
+# What PostgreSQL refuses in text (psycopg2 cannot even send it): NUL, and lone surrogates, which
+# is also how chatapp's request parsing (chatapp/inputs.py) marks bytes that are not UTF-8.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_TEXT_RULE = "a NUL character, a lone surrogate or bytes that are not UTF-8"
 ROLES = ("user", "assistant", "system", "tool")
 ORDERS = ("asc", "desc")
 MAX_TITLE_CHARS = 200
@@ -44,6 +50,8 @@ def check_storable_json(value: Any) -> Any:
         if isinstance(current, str):
             if "\x00" in current:
                 raise ValueError("strings must not contain the NUL character (\\u0000)")
+            if UNSTORABLE_TEXT.search(current):
+                raise ValueError("strings must not contain lone surrogates")
         elif isinstance(current, bool) or current is None:
             continue
         elif isinstance(current, int):
@@ -95,6 +103,14 @@ def check_id(value: Any, field: str) -> str:
     return value
 
 
+def known_id(value: Any, what: str) -> str:
+    """An id to look up: one that cannot exist (a wrong pattern, NUL...) is simply not found,
+    before any statement carries it to the database."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise NotFound(f"{what} not found.")
+    return value
+
+
 def check_type(value: Any) -> str:
     if not isinstance(value, str) or not TYPE_PATTERN.match(value):
         raise InvalidRequest("type must be a lowercase name such as 'message'", {"field": "type"})
@@ -107,6 +123,21 @@ def check_role(value: Any) -> Optional[str]:
     return value
 
 
+def check_text(value: str, field: str) -> str:
+    """Text a database can store: no NUL, no lone surrogate (the mark of bytes that were not UTF-8)."""
+    if UNSTORABLE_TEXT.search(value):
+        raise InvalidRequest(f"{field} contains {UNSTORABLE_TEXT_RULE}, which cannot be stored", {"field": field})
+    return value
+
+
+def check_storable(value: Any, field: str) -> Any:
+    """check_storable_json for the store: InvalidRequest naming the field."""
+    try:
+        return check_storable_json(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{field}: {exc}", {"field": field}) from None
+
+
 def check_title(title: Any) -> Optional[str]:
     """A title as stored: stripped, None when empty."""
     if title is None:
@@ -115,7 +146,7 @@ def check_title(title: Any) -> Optional[str]:
         raise InvalidRequest(
             f"title must be a string of at most {MAX_TITLE_CHARS} characters", {"field": "title"}
         )
-    return title.strip() or None
+    return check_text(title, "title").strip() or None
 
 
 def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
@@ -123,7 +154,7 @@ def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvalidRequest(f"{field} must be a JSON object", {"field": field})
-    return value
+    return check_storable(value, field)
 
 
 def check_limit(limit: Any) -> int:
@@ -148,4 +179,50 @@ def check_file_field(value: Any, field: str, limit: int) -> str:
     """A file name or content type: 1 to `limit` characters."""
     if not isinstance(value, str) or not value or len(value) > limit:
         raise InvalidRequest(f"{field} must be 1-{limit} characters", {"field": field})
-    return value
+    return check_text(value, field)
+
+
+# -- passwords (OWASP ASVS 4.0.3 V2.1) -----------------------------------------------------
+
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 128  # V2.1.2: at least 64 allowed, more than 128 refused
+PASSWORD_RULE = (
+    f"At least {MIN_PASSWORD_CHARS} characters (up to {MAX_PASSWORD_CHARS}); any characters, spaces "
+    "and emoji included, with no required mix; not a common password."
+)
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The ~11,600 entries of at least MIN_PASSWORD_CHARS characters in zxcvbn's list of the 30,000
+    most common passwords (lower case), loaded on first use (about 80 ms)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(p for p in FREQUENCY_LISTS["passwords"] if len(p) >= MIN_PASSWORD_CHARS)
+
+
+def password_length(password: str) -> int:
+    """The length the rule counts: runs of white space count as one character (V2.1.1)."""
+    return len(re.sub(r"\s+", " ", password))
+
+
+def check_new_password(password: Any, email: Optional[str] = None, field: str = "password") -> str:
+    """A password a user may choose (V2.1.1-2.1.9): long enough, not too long, storable as text,
+    not a common password nor the account's own email address. No composition rules."""
+    if not isinstance(password, str) or password_length(password) < MIN_PASSWORD_CHARS:
+        raise InvalidRequest(
+            f"The password must have at least {MIN_PASSWORD_CHARS} characters (a run of spaces counts as one).",
+            {"field": field},
+        )
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InvalidRequest(f"The password is limited to {MAX_PASSWORD_CHARS} characters.", {"field": field})
+    check_text(password, field)
+    folded = password.strip().lower()
+    own = {email.lower(), email.lower().partition("@")[0]} if email else set()
+    if folded in common_passwords() or folded in own:
+        raise InvalidRequest(
+            "This password is too common: it appears on lists of leaked passwords that attackers try "
+            "first. Choose another, such as a few unrelated words.",
+            {"field": field},
+        )
+    return password

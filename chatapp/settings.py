@@ -145,11 +145,24 @@ class AppSettings(LoggingSettings):
     max_import_bytes: int = Field(32 * 1024 * 1024, ge=1, validation_alias="MAX_IMPORT_BYTES")
     # How long the API trusts a token -> user lookup; bounds how late a revocation bites.
     api_token_cache_seconds: float = Field(10.0, ge=0, validation_alias="API_TOKEN_CACHE_SECONDS")
+    # How long each process trusts a session it checked; bounds how late a log-out bites elsewhere.
+    session_cache_seconds: float = Field(2.0, ge=0, validation_alias="SESSION_CACHE_SECONDS")
     ratelimit_storage_uri: str = Field("memory://", validation_alias="RATELIMIT_STORAGE_URI")
-    login_limit_per_account: str = Field("5 per minute;20 per hour", validation_alias="LOGIN_LIMIT_PER_ACCOUNT")
+    login_limit_per_account_address: str = Field(
+        "5 per minute;20 per hour", validation_alias="LOGIN_LIMIT_PER_ACCOUNT_ADDRESS"
+    )
     login_limit_per_address: str = Field("20 per minute;100 per hour", validation_alias="LOGIN_LIMIT_PER_ADDRESS")
+    login_limit_per_account: str = Field("20 per minute;100 per hour", validation_alias="LOGIN_LIMIT_PER_ACCOUNT")
+    register_limit_per_address: str = Field("5 per minute;20 per hour", validation_alias="REGISTER_LIMIT_PER_ADDRESS")
+    # Strict-Transport-Security max-age on https requests; 0 sends none.
+    hsts_seconds: int = Field(31_536_000, ge=0, validation_alias="HSTS_SECONDS")
 
-    @field_validator("login_limit_per_account", "login_limit_per_address")
+    @field_validator(
+        "login_limit_per_account_address",
+        "login_limit_per_address",
+        "login_limit_per_account",
+        "register_limit_per_address",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

@@ -110,8 +110,13 @@ def test_browser_streams_the_reply_into_the_page_and_it_persists(app, tmp_path):
 
             page.on("console", on_console)
             page.on("response", on_response)
+            email = f"b{secrets.token_hex(5)}@example.com"
             page.goto(base + "/register")
-            page.fill("#email", f"b{secrets.token_hex(5)}@example.com")
+            page.fill("#email", email)
+            page.fill("#password", "correct horse battery")
+            page.click("button[type=submit]")
+            page.wait_for_url(base + "/login")  # sign-up signs no one in: log in
+            page.fill("#email", email)
             page.fill("#password", "correct horse battery")
             page.click("button[type=submit]")
             page.wait_for_url(base + "/")

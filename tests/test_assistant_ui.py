@@ -23,6 +23,7 @@ APP_CONFIG = {
     "ASSISTANT_BASE_URL": f"http://127.0.0.1:{LLM_PORT}/v1",
     "ASSISTANT_MODEL": "fake-model",
     "ASSISTANT_TIMEOUT": "2",
+    "REGISTER_LIMIT_PER_ADDRESS": "1000 per minute",
 }
 NDJSON = "application/x-ndjson"
 

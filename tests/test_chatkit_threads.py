@@ -140,7 +140,6 @@ async def test_missing_threads_items_and_cursors_raise_not_found(store, ctx):
     calls = [
         store.load_thread(missing, ctx),
         store.delete_thread(missing, ctx),
-        store.load_thread_items(missing, None, 10, "asc", ctx),
         store.add_thread_item(missing, user_message(missing, "x"), ctx),
         store.save_item(missing, user_message(missing, "x"), ctx),
         store.load_item(thread.id, "msg_missing", ctx),
@@ -155,6 +154,9 @@ async def test_missing_threads_items_and_cursors_raise_not_found(store, ctx):
         with pytest.raises(NotFoundError) as caught:
             await call
         assert isinstance(caught.value, NotFound)  # chatapp's handlers answer it as a 404
+    # As the SDK's reference store: the items of a thread one cannot see are an empty page.
+    empty = await store.load_thread_items(missing, None, 10, "asc", ctx)
+    assert (empty.data, empty.has_more, empty.after) == ([], False, None)
 
     await store.delete_thread_item(thread.id, item.id, ctx)
     with pytest.raises(NotFoundError):
@@ -174,7 +176,6 @@ async def test_two_user_ids_are_isolated(app, store, ctx, other_ctx):
 
     for call in (
         store.load_thread(thread.id, other_ctx),
-        store.load_thread_items(thread.id, None, 10, "asc", other_ctx),
         store.load_item(thread.id, item.id, other_ctx),
         store.add_thread_item(thread.id, user_message(thread.id, "intruder"), other_ctx),
         store.save_item(thread.id, user_message(thread.id, "intruder", item_id=item.id), other_ctx),
@@ -190,6 +191,7 @@ async def test_two_user_ids_are_isolated(app, store, ctx, other_ctx):
     with pytest.raises(Conflict):
         await store.save_attachment(attachment.model_copy(update={"name": "hijack"}), other_ctx)
     assert (await store.load_threads(10, None, "asc", other_ctx)).data == []
+    assert (await store.load_thread_items(thread.id, None, 10, "asc", other_ctx)).data == []  # as the reference store
 
     # The owner still sees everything unchanged, whichever context shape carries the id.
     for shape in (ctx, {"user_id": ctx.user_id}, {"user": {"id": ctx.user_id}}):

@@ -42,7 +42,7 @@ def _name(diff) -> str:
 def test_upgrade_reaches_head_and_readyz_agrees(app, client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["migrations"] == "at head"
+    assert response.get_json() == {"status": "ok"}  # the reason for "not ready" goes to the log only
 
 
 def test_sqlite_pragmas(app, backend):

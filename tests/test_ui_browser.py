@@ -185,7 +185,7 @@ def test_screenshots_of_the_thread_page(served, browser):
             shots.append(name)
         page.emulate_media(color_scheme="light")
         page.locator("summary", has_text="Account menu").click()
-        sync_api.expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        sync_api.expect(page.get_by_role("button", name="Log out", exact=True)).to_be_visible()
         page.screenshot(path=str(SCREENSHOTS / "thread-phone-menu.png"))
         shots.append("thread-phone-menu.png")
     finally:

@@ -210,9 +210,9 @@ def test_the_phone_account_menu_reaches_settings_and_log_out(served, browser, sc
         page.wait_for_url(served.base + "/settings")
         page.locator("summary", has_text="Account menu").click()
         page.keyboard.press("Escape")  # closes the menu
-        expect(page.get_by_role("button", name="Log out")).to_be_hidden()
+        expect(page.get_by_role("button", name="Log out", exact=True)).to_be_hidden()
         page.locator("summary", has_text="Account menu").click()
-        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="Log out", exact=True).click()
         page.wait_for_url(served.base + "/login")
         assert page.goto(served.base + "/").url.startswith(served.base + "/login")  # really signed out
         assert page.problems == []
@@ -243,7 +243,7 @@ def test_without_javascript_a_sent_message_gets_its_reply(served, browser):
         # The phone menu is a <details>: it opens without script too.
         page.set_viewport_size(PHONE)
         page.locator("summary", has_text="Account menu").click()
-        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="Log out", exact=True).click()
         page.wait_for_url(served.base + "/login")
     finally:
         page.context.close()

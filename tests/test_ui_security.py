@@ -200,6 +200,7 @@ def test_database_outage_is_a_friendly_503(tmp_path):
     with client.session_transaction() as session:
         session["user_id"] = "usr_someone"
         session["email"] = "someone@example.com"
+        session["sid"] = "a-session-secret"  # checked against the database: which is down
     response = client.get("/")
     assert response.status_code == 503
     page = page_text(response)

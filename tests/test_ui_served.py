@@ -81,13 +81,13 @@ def test_failed_logins_are_counted_across_instances_through_redis(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     migrate(url, str(tmp_path))
     with redis_server(tmp_path) as storage:
-        env = {"RATELIMIT_STORAGE_URI": storage, "LOGIN_LIMIT_PER_ACCOUNT": "3 per minute", "WEB_CONCURRENCY": "1"}
+        env = {"RATELIMIT_STORAGE_URI": storage, "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": "3 per minute", "WEB_CONCURRENCY": "1"}
         with gunicorn_server(url, str(tmp_path), env=env) as first, gunicorn_server(url, str(tmp_path), env=env) as second:
             email = "throttled@example.com"
             assert Visitor(first).post_form("/register", {"email": email, "password": PASSWORD}) == 303
             for _ in range(3):
                 assert Visitor(first).post_form("/login", {"email": email, "password": "wrong password"}) == 401
-            # The other instance has seen no failure itself, yet refuses: the counts are shared.
+            # The other instance has seen no failure itself, yet refuses this address: the counts are shared.
             assert Visitor(second).post_form("/login", {"email": email, "password": PASSWORD}) == 429
             other = "fine@example.com"
             assert Visitor(second).post_form("/register", {"email": other, "password": PASSWORD}) == 303

@@ -49,7 +49,7 @@ from .schemas import ErrorResponse
 REF_TEMPLATE = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 ERROR_DESCRIPTIONS = {
-    400: "Invalid request: the `details.field` names the offending field.",
+    400: "Invalid request: the `details.field` names the offending field (also any text no database keeps: NUL, lone surrogates, bytes that are not UTF-8).",
     401: "Missing, malformed or revoked API token.",
     404: "No such resource for this user.",
     409: "Conflict with the stored state.",
@@ -85,11 +85,9 @@ class Operation:
 
     @property
     def error_statuses(self) -> list[int]:
-        statuses = set(self.errors) | {503}
+        statuses = set(self.errors) | {400, 503}  # 400: any URL may carry text no database keeps
         if self.auth:
             statuses.add(401)
-        if self.body or self.query or self.form:
-            statuses.add(400)
         if self.body or self.form:
             statuses.add(413)
         if self.body:

@@ -299,13 +299,21 @@ class ChatKitStore(Store[Any]):
     async def load_thread_items(
         self, thread_id: str, after: Optional[str], limit: int, order: str, context: Any
     ) -> Page[ThreadItem]:
+        """A page of the thread's items; a thread the context's user cannot see (another user's,
+        or none) is an empty page, as the SDK's reference store answers (load_thread and load_item
+        raise NotFoundError)."""
+
         def work(store: ChatStore, user: str):
             try:
                 return store.list_items(user, thread_id, limit=min(limit, MAX_PAGE), after=after, order=order)  # type: ignore[arg-type]
             except InvalidRequest as exc:
                 raise self._cursor_not_found(exc, after) from exc
+            except NotFound:  # the thread is not this user's (the cursor is checked after it)
+                return None
 
         page = await self._call(context, work)
+        if page is None:
+            return Page(data=[], has_more=False, after=None)
         items = [item for item in map(item_from_record, page.data) if item is not None]
         return Page(data=items, has_more=page.has_more, after=page.after if page.has_more else None)
 

@@ -1,4 +1,4 @@
-"""Accounts: users with hashed passwords, and personal API tokens stored only as hashes."""
+"""Accounts: users with hashed passwords, their browser sessions, and personal API tokens stored only as hashes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
@@ -17,14 +17,17 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..ids import new_id
 from ..models import ApiToken, User, utcnow
-from .transactions import dialect_insert, reads, run
+from ..rules import UNSTORABLE_TEXT, check_new_password, check_text
+from .sessions import SessionStore
+from .transactions import dialect_insert, dialect_name, reads, run, transaction
 
 users = User.__table__
 tokens = ApiToken.__table__
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD_CHARS = 8
 TOKEN_PREFIX = "chat_"
+# "Last used" is a day-to-day hint, not an audit log: recorded at most once a minute per token.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 @functools.cache  # at most a duplicate first computation under a race: harmless
@@ -59,24 +62,33 @@ def hash_token(token: str) -> str:
 
 def normalize_email(email: str) -> str:
     email = (email or "").strip().lower()
-    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+    if not EMAIL_PATTERN.match(email) or len(email) > 320 or UNSTORABLE_TEXT.search(email):
         raise InvalidRequest("Enter a valid email address.", {"field": "email"})
     return email
 
 
-class AccountStore:
-    """Users and API tokens; like ChatStore, it receives its session from outside."""
+def _checkable(password: Optional[str]) -> str:
+    """A password to compare with a hash: unstorable text (which no stored password holds) is
+    compared as a wrong password, so the time taken is the same."""
+    password = password or ""
+    return "\ufffd" if UNSTORABLE_TEXT.search(password) else password
+
+
+class AccountStore(SessionStore):
+    """Users, their sessions and API tokens; like ChatStore, it receives its session from outside."""
 
     def __init__(self, session: Session):
         self.session = session
 
+    def transaction(self):
+        """A unit of work: `with accounts.transaction(): ...` commits the calls inside once."""
+        return transaction(self.session)
+
     def create_user(self, email: str, password: str) -> UserRecord:
+        """A new user; Conflict when the email has an account already. The password is hashed
+        first either way, so both answers take the same time."""
         email = normalize_email(email)
-        if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
-            raise InvalidRequest(
-                f"The password must have at least {MIN_PASSWORD_CHARS} characters.",
-                {"field": "password"},
-            )
+        check_new_password(password, email)
         record = UserRecord(new_id("usr"), email, None, utcnow())
         password_hash = generate_password_hash(password)
 
@@ -98,16 +110,33 @@ class AccountStore:
     @reads
     def authenticate(self, email: str, password: str) -> Optional[UserRecord]:
         """The user for this email and password, or None, without telling which was wrong."""
-        row = self.session.execute(
-            sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at, users.c.password_hash)
-            .where(users.c.email == (email or "").strip().lower())
-        ).first()
+        email = (email or "").strip().lower()
+        row = None
+        if not UNSTORABLE_TEXT.search(email):
+            row = self.session.execute(
+                sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at, users.c.password_hash)
+                .where(users.c.email == email)
+            ).first()
         if row is None or row.password_hash is None:
-            check_password_hash(_dummy_hash(), password or "")
+            check_password_hash(_dummy_hash(), _checkable(password))
             return None
-        if not check_password_hash(row.password_hash, password or ""):
+        if not check_password_hash(row.password_hash, _checkable(password)):
             return None
         return UserRecord(row.id, row.email, row.external_id, row.created_at)
+
+    @reads
+    def check_password(self, user_id: str, password: str) -> bool:
+        """Whether `password` is the user's current one."""
+        stored = self.session.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar()
+        return check_password_hash(stored or _dummy_hash(), _checkable(password)) and stored is not None
+
+    def set_password(self, user_id: str, email: str, password: str) -> None:
+        """Replace the user's password (checked against the rule first). Sessions and tokens are
+        the caller's to end: see end_sessions and revoke_tokens."""
+        check_new_password(password, email)
+        update = users.update().where(users.c.id == user_id).values(password_hash=generate_password_hash(password))
+        if run(self.session, lambda: self.session.execute(update), write=True, retry=True).rowcount == 0:
+            raise NotFound("User not found.")
 
     @reads
     def get_user(self, user_id: str) -> UserRecord:
@@ -133,6 +162,7 @@ class AccountStore:
         """The chatapp user id for an integration's own user id, provisioned on first sight."""
         if not isinstance(external_id, str) or not external_id or len(external_id) > 255:
             raise InvalidRequest("A user id of 1-255 characters is required.", {"field": "user_id"})
+        check_text(external_id, "user_id")
         query = sa.select(users.c.id).where(users.c.external_id == external_id)
         user_id = new_id("usr")
 
@@ -156,7 +186,7 @@ class AccountStore:
 
     def create_token(self, user_id: str, name: str = "API token") -> tuple[TokenRecord, str]:
         """A new token; the plain text is returned once and only its hash is stored."""
-        name = (name or "").strip() or "API token"
+        name = check_text((name or "").strip(), "name") or "API token"
         if len(name) > 100:
             raise InvalidRequest("The token name is limited to 100 characters.", {"field": "name"})
         plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -189,13 +219,35 @@ class AccountStore:
         if run(self.session, lambda: self.session.execute(revoke), write=True, retry=False).rowcount == 0:
             raise NotFound("Token not found.")
 
-    @reads
+    def revoke_tokens(self, user_id: str) -> int:
+        """Revoke every live token of the user; returns how many there were."""
+        revoke = tokens.update().where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+        return run(self.session, lambda: self.session.execute(revoke), write=True, retry=True).rowcount
+
     def user_for_token(self, plain: str) -> Optional[str]:
-        """The user id a live token belongs to, or None for an unknown or revoked token."""
-        if not plain.startswith(TOKEN_PREFIX):
+        """The user id a live token belongs to, or None for an unknown or revoked token.
+
+        Records the use as the token's `last_used_at` when the recorded one is over a minute old:
+        on PostgreSQL in the lookup's own statement (one round trip, a write only when stale).
+        """
+        if not plain.startswith(TOKEN_PREFIX) or UNSTORABLE_TEXT.search(plain):
             return None
-        return self.session.execute(
-            sa.select(tokens.c.user_id).where(
-                tokens.c.token_hash == hash_token(plain), tokens.c.revoked_at.is_(None)
-            )
-        ).scalar()
+        now = utcnow()
+        found = (
+            sa.select(tokens.c.id, tokens.c.user_id, tokens.c.last_used_at)
+            .where(tokens.c.token_hash == hash_token(plain), tokens.c.revoked_at.is_(None))
+            .cte("found")
+        )
+        stale = sa.or_(found.c.last_used_at.is_(None), found.c.last_used_at < now - TOKEN_USE_RESOLUTION)
+        touch = tokens.update().where(tokens.c.id == found.c.id, stale).values(last_used_at=now)
+        if dialect_name(self.session) == "postgresql":
+            statement = sa.select(found.c.user_id).add_cte(touch.cte("touched"))
+            return run(self.session, lambda: self.session.execute(statement).scalar(), write=True, retry=True)
+
+        def look_up_and_touch() -> Optional[str]:  # SQLite: no UPDATE in a WITH; two local statements
+            row = self.session.execute(sa.select(found.c.id, found.c.user_id, stale.label("stale"))).first()
+            if row is not None and row.stale:
+                self.session.execute(tokens.update().where(tokens.c.id == row.id).values(last_used_at=now))
+            return row.user_id if row is not None else None
+
+        return run(self.session, look_up_and_touch, write=True, retry=False)

@@ -10,13 +10,14 @@ import sqlalchemy as sa
 from ..errors import Conflict, NotFound, PayloadTooLarge
 from ..ids import new_attachment_id
 from ..models import utcnow
-from ..rules import MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS, check_file_field, check_id, check_metadata
+from ..rules import MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS, check_file_field, check_id, check_metadata, known_id
 from .base import StoreBase
 from .records import ATTACHMENT_COLUMNS, AttachmentRecord, attachments
 from .transactions import reads, run
 
 
 def owned_attachment(user_id: str, attachment_id: str) -> sa.ColumnElement[bool]:
+    known_id(attachment_id, "Attachment")
     return sa.and_(attachments.c.id == attachment_id, attachments.c.user_id == user_id)
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..ids import new_item_id
 from ..models import utcnow
-from ..rules import check_id, check_limit, check_metadata, check_order, check_role, check_type
+from ..rules import check_id, check_limit, check_metadata, check_order, check_role, check_storable, check_type, known_id
 from .appends import APPEND_ITEM
 from .base import StoreBase
 from .json_pages import ITEM_PAGE_STATEMENTS
@@ -26,6 +26,7 @@ MAX_BATCH = 1000  # items per statement when walking a whole thread
 def owned_item(user_id: str, thread_id: str, item_id: str) -> sa.ColumnElement[bool]:
     """An item of a thread the user owns (the owner check as a subquery on the thread)."""
     owned = sa.select(threads.c.id).where(owned_thread(user_id, thread_id))
+    known_id(item_id, "Item")
     return sa.and_(items.c.thread_id == thread_id, items.c.id == item_id, items.c.thread_id.in_(owned))
 
 
@@ -222,6 +223,7 @@ class ItemStore(StoreBase):
         """
         check_limit(limit)
         check_order(order)
+        self._check_page_ids(thread_id, after)
         stmt = (
             sa.select(*ITEM_COLUMNS)
             .join(threads, threads.c.id == items.c.thread_id)
@@ -287,6 +289,7 @@ class ItemStore(StoreBase):
         """
         check_limit(limit)
         check_order(order)
+        self._check_page_ids(thread_id, after)
         if not self._postgres:
             return orjson.dumps(self.list_items(user_id, thread_id, limit=limit, after=after, order=order).to_dict())
         params = {"thread_id": thread_id, "user_id": user_id, "limit": limit, "after": after}
@@ -305,6 +308,12 @@ class ItemStore(StoreBase):
             .group_by(items.c.role)
         ).all()
         return {role: count for role, count in rows}
+
+    @staticmethod
+    def _check_page_ids(thread_id: str, after: Optional[str]) -> None:
+        known_id(thread_id, "Thread")
+        if after is not None:
+            check_id(after, "after")
 
     def _explain_empty_page(self, user_id: str, thread_id: str, after: Optional[str]) -> None:
         """An empty item page is NotFound for a missing or foreign thread, invalid for an unknown cursor."""
@@ -332,4 +341,5 @@ class ItemStore(StoreBase):
                     f"a message's content is limited to {self.max_message_chars} characters",
                     {"field": "content", "limit": self.max_message_chars},
                 )
+        check_storable(content, "content")
         return check_metadata(metadata)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from ..errors import Conflict, InvalidRequest
 from ..ids import new_thread_id
 from ..models import utcnow
-from ..rules import check_id, check_limit, check_metadata, check_order, check_title
+from ..rules import check_id, check_limit, check_metadata, check_order, check_title, known_id
 from .base import StoreBase
 from .records import THREAD_COLUMNS, UNSET, Page, ThreadRecord, threads
 from .transactions import reads, run
@@ -20,6 +20,7 @@ ThreadSort = Literal["updated_at", "created_at"]
 
 def owned_thread(user_id: str, thread_id: str) -> sa.ColumnElement[bool]:
     """The condition that scopes a thread to its owner; every thread statement carries it."""
+    known_id(thread_id, "Thread")
     return sa.and_(threads.c.id == thread_id, threads.c.user_id == user_id)
 
 
@@ -136,6 +137,7 @@ class ThreadStore(StoreBase):
         key = threads.c[sort]
         stmt = sa.select(*THREAD_COLUMNS).where(threads.c.user_id == user_id)
         if after is not None:
+            check_id(after, "after")
             anchor = sa.select(key).where(owned_thread(user_id, after)).scalar_subquery()
             if order == "desc":
                 stmt = stmt.where(sa.or_(key < anchor, sa.and_(key == anchor, threads.c.id < after)))

@@ -1,8 +1,9 @@
-"""Browser hardening: security headers on every response (the Secure cookie flag is chatapp.proxy's)."""
+"""Browser hardening: security headers on every response (the Secure cookie flag is chatapp.proxy's),
+HSTS on https requests, and no caching of the UI's pages."""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
 
 # Scripts and styles are static files only: no inline script, no eval, no framing.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -21,8 +22,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def add_security_headers(response: Response) -> Response:
-    """nosniff everywhere; the CSP (with frame-ancestors 'none') on every HTML page."""
+    """nosniff everywhere; HSTS on https (direct, or as a trusted proxy says); the CSP (with
+    frame-ancestors 'none') on every HTML page; no-store on every page of the UI, which shows
+    chats, tokens and forms that no shared cache or back button should keep."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    hsts_seconds = int(current_app.config.get("HSTS_SECONDS") or 0)
+    if hsts_seconds and request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts_seconds}")
+    if request.blueprint == "ui":
+        response.headers.setdefault("Cache-Control", "no-store")
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -1,14 +1,22 @@
-"""The settings page: personal API tokens, created (shown once) and revoked; your data (data.py)."""
+"""The settings page: personal API tokens (created, shown once, revoked), the password, the
+sessions (log out everywhere); your data (data.py)."""
 
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
+from ..caches import token_cache
 from ..errors import InvalidRequest
-from . import bp
+from ..rules import PASSWORD_RULE
 from ..services import account_store
-from .sessions import current_user_id, login_required
+from . import bp
+from .forms import kept, shows_form_again
+from .sessions import current_user_email, current_user_id, forget_sessions_of, log_in, log_out, login_required
 from .threads import page_context
+from .throttling import client_address, login_throttle
+
+WRONG_PASSWORD = "The current password is incorrect."
+THROTTLED = "Too many wrong passwords. Wait a few minutes, then try again."
 
 
 def render_settings(
@@ -17,6 +25,7 @@ def render_settings(
     error: str | None = None,
     name: str = "",
     import_error: str | None = None,
+    password_error: str | None = None,
     status: int = 200,
 ):
     tokens = account_store().list_tokens(current_user_id())
@@ -27,20 +36,36 @@ def render_settings(
         error=error,
         name=name,
         import_error=import_error,
+        password_error=password_error,
+        password_rule=PASSWORD_RULE,
         **page_context(),
     )
     # A page showing a new token must not be kept by any cache.
     return html, status, {"Cache-Control": "no-store"}
 
 
+def settings_again(field: str):
+    """The settings page with a refused form's message beside that form (for shows_form_again)."""
+
+    def render(error: InvalidRequest):
+        if current_user_id() is None:
+            return None
+        if field == "name":
+            return render_settings(error=error.message, name=kept("name"), status=error.status)
+        return render_settings(password_error=error.message, status=error.status)
+
+    return render
+
+
 @bp.get("/settings")
 @login_required
 def settings():
-    """The user's API tokens."""
+    """The user's API tokens, password and sessions."""
     return render_settings()
 
 
 @bp.post("/settings/tokens")
+@shows_form_again(settings_again("name"))
 @login_required
 def create_token():
     """Create an API token and show it, this once (it is stored only as a hash)."""
@@ -59,3 +84,62 @@ def revoke_token(token_id: str):
     account_store().revoke_token(current_user_id(), token_id)
     flash("Token revoked. Programs using it can no longer reach the API.", "notice")
     return redirect(url_for("ui.settings"), 303)
+
+
+@bp.post("/settings/password")
+@shows_form_again(settings_again("password"))
+@login_required
+def change_password():
+    """Change the password (the current one is asked first): every other session ends, this one
+    goes on; API tokens stay unless the user asks to revoke them too."""
+    user_id, email, address = current_user_id(), current_user_email() or "", client_address()
+    throttle = login_throttle()
+    if not throttle.allows(email, address):
+        return render_settings(password_error=THROTTLED, status=429)
+    accounts = account_store()
+    if not accounts.check_password(user_id, request.form.get("current_password", "")):
+        throttle.failed(email, address)
+        return render_settings(password_error=WRONG_PASSWORD, status=400)
+    revoke_tokens = request.form.get("revoke_tokens") == "yes"
+    try:
+        with accounts.transaction():  # the new password and the ended sessions land together
+            accounts.set_password(user_id, email, request.form.get("new_password", ""))
+            accounts.end_sessions(user_id)
+            if revoke_tokens:
+                accounts.revoke_tokens(user_id)
+    except InvalidRequest as error:
+        return render_settings(password_error=error.message, status=error.status)
+    _forget_credentials_of(user_id, revoke_tokens)
+    log_in(accounts.get_user(user_id))  # this browser goes on, in a new session
+    flash(
+        "Password changed. Every other session is logged out"
+        + (" and your API tokens are revoked." if revoke_tokens else "; your API tokens still work."),
+        "notice",
+    )
+    return redirect(url_for("ui.settings"), 303)
+
+
+@bp.post("/settings/logout-everywhere")
+@login_required
+def logout_everywhere():
+    """End every session of the user, this one included; API tokens only when asked."""
+    user_id, accounts = current_user_id(), account_store()
+    revoke_tokens = request.form.get("revoke_tokens") == "yes"
+    with accounts.transaction():
+        accounts.end_sessions(user_id)
+        if revoke_tokens:
+            accounts.revoke_tokens(user_id)
+    _forget_credentials_of(user_id, revoke_tokens)
+    log_out()
+    flash(
+        "You are logged out everywhere" + (", and your API tokens are revoked." if revoke_tokens else "; your API tokens still work."),
+        "notice",
+    )
+    return redirect(url_for("ui.login"), 303)
+
+
+def _forget_credentials_of(user_id: str, tokens: bool) -> None:
+    """This process stops trusting the user's ended sessions (and revoked tokens) at once."""
+    forget_sessions_of(user_id)
+    if tokens:
+        token_cache().forget_user(user_id)  # other processes drop it within API_TOKEN_CACHE_SECONDS

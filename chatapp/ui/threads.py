@@ -18,6 +18,7 @@ from .composer import (
     post_user_message,
     sent_response,
 )
+from .forms import kept, shows_form_again
 from .sessions import current_user_email, current_user_id, login_required
 
 SIDEBAR_PAGE = 30
@@ -94,7 +95,22 @@ def threads():
     return render_template("threads.html", page=page, **page_context())
 
 
+def home_again(error: InvalidRequest):
+    """The start page with a refused first message kept as the draft (for shows_form_again)."""
+    if current_user_id() is None:
+        return None
+    return render_home(error=error.message, draft=kept("content"), status=error.status)
+
+
+def thread_again(error: InvalidRequest):
+    """The chat with a refused message or title and its reason (for shows_form_again)."""
+    if current_user_id() is None:
+        return None
+    return render_thread(request.view_args["thread_id"], error=error.message, draft=kept("content"), status=error.status)
+
+
 @bp.post("/threads")
+@shows_form_again(home_again)
 @login_required
 def create_thread():
     """Start a chat with its first message (and, for a plain form, its reply); a resubmitted form
@@ -128,6 +144,7 @@ def thread(thread_id: str):
 
 
 @bp.post("/t/<thread_id>/messages")
+@shows_form_again(thread_again)
 @login_required
 def send_message(thread_id: str):
     """Append the user's message to the chat (and, for a plain form, its reply)."""
@@ -141,6 +158,7 @@ def send_message(thread_id: str):
 
 
 @bp.post("/t/<thread_id>/rename")
+@shows_form_again(thread_again)
 @login_required
 def rename_thread(thread_id: str):
     """Give the chat a title of the user's choosing (empty: untitled)."""

@@ -23,8 +23,11 @@ from chatapp.store.accounts import AccountStore
 # Small limits, so the tests can reach them (modules set APP_CONFIG = UI_CONFIG).
 UI_CONFIG = {
     "MAX_MESSAGE_CHARS": 500,
-    "LOGIN_LIMIT_PER_ACCOUNT": "3 per minute",
+    "LOGIN_LIMIT_PER_ACCOUNT_ADDRESS": "3 per minute",
+    "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute",
     "LOGIN_LIMIT_PER_ADDRESS": "8 per minute",
+    # Every test signs up from the test client's one address.
+    "REGISTER_LIMIT_PER_ADDRESS": "1000 per minute",
 }
 PASSWORD = "correct horse battery"
 TOKEN_PATTERN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -38,11 +41,14 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
 
 
 def register(client: FlaskClient, email: str | None = None, password: str = PASSWORD) -> str:
+    """Sign up, then log in (sign-up answers a new and a taken address alike, so it signs no one in)."""
     email = email or f"u{secrets.token_hex(5)}@example.com"
     response = client.post(
         "/register", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/register")}
     )
-    assert response.status_code == 303, response.get_data(as_text=True)
+    assert response.status_code == 303 and response.location == "/login", response.get_data(as_text=True)
+    signed_in = login(client, email, password)
+    assert signed_in.status_code == 303, signed_in.get_data(as_text=True)
     return email
 
 
