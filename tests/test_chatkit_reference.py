@@ -34,8 +34,8 @@ pytest.importorskip("chatkit", reason="openai-chatkit is not installed (requirem
 
 from chatapp.extensions import db  # noqa: E402
 from chatapp.integrations.chatkit import ChatKitStore  # noqa: E402
-from conftest import IN_CI, create_pg_database, drop_pg_database, make_app  # noqa: E402
-from servers import ROOT, migrate  # noqa: E402
+from support.databases import IN_CI, create_pg_database, drop_pg_database, make_app  # noqa: E402
+from support.servers import ROOT, migrate  # noqa: E402
 
 SDIST = "openai-chatkit==1.6.5"
 SDIST_SHA256 = "903e9702bf26cd8a2b23d4e7b199b657bee4379758e0ca11ebaee09362d2889e"

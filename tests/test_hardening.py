@@ -12,12 +12,12 @@ import urllib.request
 import pytest
 import sqlalchemy as sa
 
-from api_client import make_token
+from support.api_client import make_token
 from chatapp.extensions import db
 from chatapp.models import Thread, ThreadItem
-from conftest import create_pg_database, drop_pg_database, free_port, make_app, make_user
-from servers import gunicorn_server, migrate
-from test_ui import csrf_token, register, start_chat
+from support.databases import create_pg_database, drop_pg_database, free_port, make_app, make_user
+from support.servers import gunicorn_server, migrate
+from support.ui import register, start_chat
 
 APP_CONFIG = {"REGISTER_LIMIT_PER_ADDRESS": "1000 per minute"}
 BODY_LIMIT = 100_000

@@ -10,7 +10,7 @@ import secrets
 from flask import Flask
 from flask.testing import FlaskClient
 
-from test_ui import PASSWORD, csrf_token, login, page_text, register
+from support.ui import PASSWORD, csrf_token, login, page_text, register
 
 APP_CONFIG = {
     "PROXY_FIX_X_FOR": "1",

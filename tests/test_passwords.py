@@ -9,7 +9,7 @@ import pytest
 
 from chatapp.errors import InvalidRequest
 from chatapp.rules import MAX_PASSWORD_CHARS, PASSWORD_RULE, check_new_password, common_passwords
-from test_ui import csrf_token, page_text, register
+from support.ui import csrf_token, page_text, register
 
 APP_CONFIG = {"REGISTER_LIMIT_PER_ADDRESS": "1000 per minute"}
 

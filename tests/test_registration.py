@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import chatapp.store.accounts as accounts_module
-from test_ui import PASSWORD, csrf_token, login, page_text
+from support.ui import PASSWORD, csrf_token, login, page_text
 
 APP_CONFIG = {"REGISTER_LIMIT_PER_ADDRESS": "3 per minute"}
 NOTICE = "If this email address was new, your account is ready"

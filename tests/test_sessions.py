@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from chatapp.extensions import db
 from chatapp.models import ApiToken, UserSession
-from test_ui import PASSWORD, csrf_token, login, page_text, register, start_chat
+from support.ui import PASSWORD, csrf_token, login, page_text, register, start_chat
 
 APP_CONFIG = {"REGISTER_LIMIT_PER_ADDRESS": "1000 per minute"}
 NEW_PASSWORD = "a brand new passphrase"

@@ -12,13 +12,13 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from api_client import ApiClient
+from support.api_client import ApiClient
 from chatapp.extensions import db
 from chatapp.models import ApiToken
 from chatapp.store.accounts import hash_token
-from conftest import create_pg_database, drop_pg_database, make_app
-from pgproxy import PgProxy
-from test_ui import csrf_token, page_text, register
+from support.databases import create_pg_database, drop_pg_database, make_app
+from support.pgproxy import PgProxy
+from support.ui import csrf_token, page_text, register
 
 APP_CONFIG = {"REGISTER_LIMIT_PER_ADDRESS": "1000 per minute", "API_TOKEN_CACHE_SECONDS": "0"}
 

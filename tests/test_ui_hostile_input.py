@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from chatapp.assistant.offline import OfflineAssistant
 from chatapp.services import ASSISTANT_KEY
-from test_ui import csrf_token, register, start_chat, user_id_for
+from support.ui import csrf_token, register, start_chat, user_id_for
 
 APP_CONFIG = {
     "REGISTER_LIMIT_PER_ADDRESS": "1000 per minute",
@@ -183,7 +183,7 @@ def test_the_composer_keeps_the_draft_and_its_script_gets_json(app, alice, log_p
 
 
 def test_the_api_refuses_unstorable_text_in_its_urls_too(app, alice, log_problems):
-    from api_client import make_token
+    from support.api_client import make_token
 
     headers = {"Authorization": f"Bearer {make_token(app, alice.user_id)}"}
     for value in UNSTORABLE.values():
