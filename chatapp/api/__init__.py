@@ -1,10 +1,10 @@
-"""The JSON API v1 at /api/v1: threads, items and attachments, token-authenticated.
+"""The JSON API v1 at /api/v1: threads, items, branches and attachments, token-authenticated.
 
 `bp` is the blueprint and `api` its route registry (see spec.py); each module below registers
 its routes when imported.
 """
 
 from .registry import api, bp
-from . import attachments, items, messages, threads  # noqa: E402,F401 - registers the routes
+from . import attachments, branches, items, messages, threads  # noqa: E402,F401 - registers the routes
 
 __all__ = ["api", "bp"]
