@@ -42,7 +42,7 @@ def bob(app) -> ApiClient:
 
 
 def branch(api: ApiClient, thread_id: str, **query: Any) -> list[dict[str, Any]]:
-    response = api.get(f"/threads/{thread_id}/branch", query_string={"limit": 100, **query})
+    response = api.get(f"/threads/{thread_id}/branch", query_string={"limit": 100, "order": "asc", **query})
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()["data"]
 
@@ -91,7 +91,7 @@ def test_branch_pages_and_bad_requests(alice):
     assert [item["content"] for item in page["data"]] == ["m4", "m3"] and page["after"] == ids[3]
     page = alice.get(f"/threads/{thread_id}/branch", query_string={"limit": 2, "order": "desc", "after": page["after"]}).get_json()
     assert [item["content"] for item in page["data"]] == ["m2", "m1"]
-    page = alice.get(f"/threads/{thread_id}/branch", query_string={"limit": 3, "after": ids[1]}).get_json()
+    page = alice.get(f"/threads/{thread_id}/branch", query_string={"limit": 3, "after": ids[1], "order": "asc"}).get_json()
     assert [item["content"] for item in page["data"]] == ["m2", "m3", "m4"] and page["has_more"] is False
     assert_error(alice.get(f"/threads/{thread_id}/branch", query_string={"after": "msg_nope"}), 400, "invalid_request", "after")
     assert_error(alice.get(f"/threads/{thread_id}/branch", query_string={"limit": 0}), 400, "invalid_request", "limit")

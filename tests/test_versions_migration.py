@@ -50,7 +50,7 @@ def test_upgrade_makes_each_existing_thread_one_branch(app, user_id, backend):
         store = chat_store()
         appended, _ = store.add_item(user_id, "thr_old", role="user", content="after the upgrade")
         assert (appended.seq, appended.parent_id) == (4, "msg_3")
-        assert [item.id for item in store.list_branch(user_id, "thr_old").data] == ["msg_1", "msg_2", "msg_3", appended.id]
+        assert [item.id for item in store.list_branch(user_id, "thr_old", order="asc").data] == ["msg_1", "msg_2", "msg_3", appended.id]
         db.session.remove()
 
 

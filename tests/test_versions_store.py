@@ -41,7 +41,7 @@ def test_appends_without_a_parent_build_one_branch(store, user_id):
     tool, _ = store.add_item(user_id, thread.id, type="tool_call", role="tool", content={"name": "x"})
     assert (first.parent_id, second.parent_id, tool.parent_id) == (None, first.id, second.id)
     assert store.get_thread(user_id, thread.id).leaf_id == tool.id
-    branch = store.list_branch(user_id, thread.id).data
+    branch = store.list_branch(user_id, thread.id, order="asc").data
     assert [item.id for item in branch] == [item.id for item in store.list_items(user_id, thread.id).data]
     assert {(item.version, item.versions) for item in branch} == {(1, 1)}
     assert store.get_item(user_id, thread.id, second.id).parent_id == first.id
@@ -49,7 +49,7 @@ def test_appends_without_a_parent_build_one_branch(store, user_id):
 
 def test_a_sibling_is_a_version_and_the_branch_follows_the_newest_append(store, user_id):
     thread, items = conversation(store, user_id)
-    branch = store.list_branch(user_id, thread.id).data
+    branch = store.list_branch(user_id, thread.id, order="asc").data
     assert [(item.content, item.version, item.versions) for item in branch] == [
         ("q1", 1, 1), ("a1", 1, 1), ("q2e", 2, 2), ("a2e", 1, 1),
     ]
@@ -68,7 +68,7 @@ def test_selecting_a_version_shows_where_that_branch_was_last_continued(store, u
     selected = store.select_branch(user_id, thread.id, items["q2e"].id, version=1)
     assert (selected.id, selected.version, selected.versions) == (items["q2"].id, 1, 2)
     assert store.get_thread(user_id, thread.id).leaf_id == items["a2b"].id  # the newest under q2
-    assert [(i.content, i.version, i.versions) for i in store.list_branch(user_id, thread.id).data] == [
+    assert [(i.content, i.version, i.versions) for i in store.list_branch(user_id, thread.id, order="asc").data] == [
         ("q1", 1, 1), ("a1", 1, 1), ("q2", 1, 2), ("a2b", 2, 2),
     ]
     back = store.select_branch(user_id, thread.id, items["a2b"].id, version=1)
@@ -76,10 +76,10 @@ def test_selecting_a_version_shows_where_that_branch_was_last_continued(store, u
     # The next message continues the branch shown.
     follow_up, _ = store.add_item(user_id, thread.id, role="user", content="q3")
     assert follow_up.parent_id == items["a2"].id
-    assert contents(store.list_branch(user_id, thread.id).data) == ["q1", "a1", "q2", "a2", "q3"]
+    assert contents(store.list_branch(user_id, thread.id, order="asc").data) == ["q1", "a1", "q2", "a2", "q3"]
     # Selecting an item itself (no version) works too.
     store.select_branch(user_id, thread.id, items["q2e"].id)
-    assert contents(store.list_branch(user_id, thread.id).data) == ["q1", "a1", "q2e", "a2e"]
+    assert contents(store.list_branch(user_id, thread.id, order="asc").data) == ["q1", "a1", "q2e", "a2e"]
     with pytest.raises(InvalidRequest) as error:
         store.select_branch(user_id, thread.id, items["q2"].id, version=3)
     assert error.value.details == {"field": "version"}
@@ -106,7 +106,7 @@ def test_branch_pages_walk_the_whole_branch_once(store, user_id, order):
         after = page.after
     expected = [f"m{n}" for n in range(1, 121)]
     assert seen == (expected if order == "asc" else expected[::-1]) and pages == 3
-    versions = {item.content: (item.version, item.versions) for item in store.list_branch(user_id, thread.id, limit=100).data}
+    versions = {item.content: (item.version, item.versions) for item in store.list_branch(user_id, thread.id, limit=100, order="asc").data}
     assert versions["m10"] == (1, 2) and versions["m11"] == (1, 1)
     with pytest.raises(InvalidRequest):
         store.list_branch(user_id, thread.id, after="msg_unknown", order=order)
@@ -140,7 +140,7 @@ def test_a_parent_must_be_an_item_of_the_thread(store, user_id, other_user_id):
     assert second.seq == 2 and second.parent_id == first.id
     root, _ = store.add_item(user_id, thread.id, role="user", content="another first", parent_id=None)
     assert root.parent_id is None
-    assert [(i.content, i.version, i.versions) for i in store.list_branch(user_id, thread.id).data] == [("another first", 2, 2)]
+    assert [(i.content, i.version, i.versions) for i in store.list_branch(user_id, thread.id, order="asc").data] == [("another first", 2, 2)]
 
 
 def test_a_re_sent_id_compares_the_parent_it_names(store, user_id):
@@ -160,16 +160,16 @@ def test_deleting_an_item_keeps_what_followed_it(store, user_id):
     thread, items = conversation(store, user_id)
     store.delete_item(user_id, thread.id, items["q2e"].id)  # a middle item of the branch shown
     assert store.get_item(user_id, thread.id, items["a2e"].id).parent_id == items["a1"].id
-    assert contents(store.list_branch(user_id, thread.id).data) == ["q1", "a1", "a2e"]
+    assert contents(store.list_branch(user_id, thread.id, order="asc").data) == ["q1", "a1", "a2e"]
     store.delete_item(user_id, thread.id, items["a2e"].id)  # the leaf: the newest under its parent takes over
     assert store.get_thread(user_id, thread.id).leaf_id == items["a2b"].id
-    assert contents(store.list_branch(user_id, thread.id).data) == ["q1", "a1", "q2", "a2b"]
+    assert contents(store.list_branch(user_id, thread.id, order="asc").data) == ["q1", "a1", "q2", "a2b"]
     with pytest.raises(NotFound):
         store.delete_item(user_id, thread.id, items["a2e"].id)
     for name in ("a2b", "a2", "q2", "a1", "q1"):
         store.delete_item(user_id, thread.id, items[name].id)
     assert store.get_thread(user_id, thread.id).leaf_id is None
-    assert store.list_branch(user_id, thread.id).data == []
+    assert store.list_branch(user_id, thread.id, order="asc").data == []
     assert store.add_item(user_id, thread.id, role="user", content="again")[0].parent_id is None
 
 
@@ -177,7 +177,7 @@ def test_another_users_branches_behave_as_missing(store, user_id, other_user_id)
     thread, items = conversation(store, user_id)
     item_id = items["q2"].id
     for call in (
-        lambda: store.list_branch(other_user_id, thread.id),
+        lambda: store.list_branch(other_user_id, thread.id, order="asc"),
         lambda: store.list_branch(other_user_id, thread.id, order="desc"),
         lambda: store.select_branch(other_user_id, thread.id, item_id, version=1),
         lambda: store.get_branch_item(other_user_id, thread.id, item_id),

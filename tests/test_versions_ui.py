@@ -47,7 +47,7 @@ def bob(app: Flask) -> FlaskClient:
 
 def branch(app: Flask, user_id: str, thread_id: str):
     with app.app_context():
-        items = chat_store().list_branch(user_id, thread_id, limit=100).data
+        items = chat_store().list_branch(user_id, thread_id, limit=100, order="asc").data
         db.session.remove()
     return items
 

@@ -79,7 +79,9 @@ class BranchQuery(QueryModel):
     limit: PageLimit = 50
     after: Optional[Id] = Field(None, description="The last item id of the previous page.")
     order: Order = Field(
-        "asc", description="asc: from the first item. desc: from the leaf; each desc page costs the same however long the branch."
+        "desc",
+        description="desc: from the leaf, newest first; each page costs the same however long the branch. "
+        "asc: from the first item; a page walks the branch from the leaf down to its cursor.",
     )
 
 

@@ -15,7 +15,8 @@ down to its cursor (from the leaf to the first item for the first page).
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+import functools
+from typing import Any, Iterator, Literal, Optional
 
 import sqlalchemy as sa
 
@@ -34,41 +35,44 @@ def _same_parent(one: Any, other: Any) -> sa.ColumnElement[bool]:
     return sa.or_(one.c.parent_id == other.c.parent_id, sa.and_(one.c.parent_id.is_(None), other.c.parent_id.is_(None)))
 
 
-def _leaf(user_id: str, thread_id: str) -> sa.ScalarSelect[Any]:
-    return sa.select(threads.c.leaf_id).where(owned_thread(user_id, thread_id)).scalar_subquery()
-
-
-def _column_of(thread_id: str, item_id: str, column: str) -> sa.ScalarSelect[Any]:
+def _column_of(thread_id: Any, item_id: Any, column: str) -> sa.ScalarSelect[Any]:
     return sa.select(items.c[column]).where(items.c.thread_id == thread_id, items.c.id == item_id).scalar_subquery()
 
 
-def _branch(
-    user_id: str,
-    thread_id: str,
-    start: Any,
-    *,
-    max_items: Optional[int] = None,
-    above_seq: Any = None,
-    order: str = "desc",
-    with_versions: bool = False,
-) -> sa.Select[Any]:
-    """The items from `start` (an item id, or an expression giving one) up through its parents,
-    ordered by seq; `max_items` bounds the walk (newest first), `above_seq` stops it at a seq."""
-    owned = sa.select(threads.c.id).where(owned_thread(user_id, thread_id))
+# Where a walk up the branch starts: the thread's leaf, the parent of the `after` cursor, or an item.
+Start = Literal["leaf", "before_after", "item"]
+
+
+@functools.cache
+def _branch(start: Start, *, bounded: bool, above_after: bool, order: str, with_versions: bool) -> sa.Select[Any]:
+    """The items from the start up through their parents, ordered by seq. Parameters: user_id,
+    thread_id, `after` or `item_id` as the start needs, `max_items` and `limit` when `bounded`
+    (the walk's length and the page's), `limit` otherwise too. `above_after` stops the walk at
+    the `after` item's seq. Built once per shape (the statement cache then knows it), run with
+    its parameters."""
+    user_id, thread_id = sa.bindparam("user_id"), sa.bindparam("thread_id")
+    owned = sa.select(threads.c.id).where(threads.c.id == thread_id, threads.c.user_id == user_id)
+    if start == "leaf":
+        begin: Any = sa.select(threads.c.leaf_id).where(threads.c.id == thread_id, threads.c.user_id == user_id).scalar_subquery()
+    elif start == "before_after":
+        begin = _column_of(thread_id, sa.bindparam("after"), "parent_id")
+    else:
+        begin = sa.bindparam("item_id")
+    floor = _column_of(thread_id, sa.bindparam("after"), "seq") if above_after else None
     first = sa.select(*columns_of(ItemRecord, items), sa.literal(1, sa.Integer).label("depth")).where(
-        items.c.thread_id == thread_id, items.c.id == start, items.c.thread_id.in_(owned)
+        items.c.thread_id == thread_id, items.c.id == begin, items.c.thread_id.in_(owned)
     )
-    if above_seq is not None:
-        first = first.where(items.c.seq > above_seq)
+    if floor is not None:
+        first = first.where(items.c.seq > floor)
     path = first.cte("branch", recursive=True)
     parent = items.alias("parent")
     step = sa.select(*columns_of(ItemRecord, parent), (path.c.depth + 1)).where(
         parent.c.thread_id == thread_id, parent.c.id == path.c.parent_id
     )
-    if max_items is not None:
-        step = step.where(path.c.depth < max_items)
-    if above_seq is not None:
-        step = step.where(parent.c.seq > above_seq)
+    if bounded:
+        step = step.where(path.c.depth < sa.bindparam("max_items", type_=sa.Integer))
+    if floor is not None:
+        step = step.where(parent.c.seq > floor)
     path = path.union_all(step)
     columns: list[Any] = [path.c[name] for name in ITEM_FIELDS]
     if with_versions:
@@ -79,7 +83,7 @@ def _branch(
             versions.scalar_subquery().label("versions"),
         ]
     direction = sa.asc if order == "asc" else sa.desc
-    return sa.select(*columns).order_by(direction(path.c.seq))
+    return sa.select(*columns).order_by(direction(path.c.seq)).limit(sa.bindparam("limit", type_=sa.Integer))
 
 
 def _newest_under(thread_id: str, item_id: Optional[str]) -> sa.Select[Any]:
@@ -110,19 +114,23 @@ class BranchStore(ItemStore):
         *,
         limit: int = 50,
         after: Optional[str] = None,
-        order: str = "asc",
+        order: str = "desc",
     ) -> Page[BranchItemRecord]:
         """The thread's branch (first item to leaf) with each item's version and number of
-        versions; `after` is the last item id of the previous page. One statement a page."""
+        versions; `after` is the last item id of the previous page. One statement a page.
+
+        Newest first (desc) a page walks `limit + 1` parent links, whatever the branch's length;
+        oldest first (asc) it walks from the leaf down to its cursor, so long branches are best
+        read newest first."""
         check_limit(limit)
         check_order(order)
+        params = {"user_id": user_id, "thread_id": thread_id, "after": after, "limit": limit + 1, "max_items": limit + 1}
         if order == "desc":
-            start = _leaf(user_id, thread_id) if after is None else _column_of(thread_id, after, "parent_id")
-            statement = _branch(user_id, thread_id, start, max_items=limit + 1, order="desc", with_versions=True)
+            start: Start = "leaf" if after is None else "before_after"
+            statement = _branch(start, bounded=True, above_after=False, order="desc", with_versions=True)
         else:
-            floor = None if after is None else _column_of(thread_id, after, "seq")
-            statement = _branch(user_id, thread_id, _leaf(user_id, thread_id), above_seq=floor, order="asc", with_versions=True)
-        rows = self._execute(statement.limit(limit + 1)).all()
+            statement = _branch("leaf", bounded=False, above_after=after is not None, order="asc", with_versions=True)
+        rows = self._execute(statement, params).all()
         if not rows:
             self._explain_empty_page(user_id, thread_id, after)
         return self._page([BranchItemRecord.from_row(row) for row in rows], limit)
@@ -132,11 +140,12 @@ class BranchStore(ItemStore):
     ) -> Iterator[ItemRecord]:
         """`item_id` (default: the thread's leaf), then its parent, and so on to the first item:
         the conversation that led to it, newest first, one statement per `page_size` items."""
-        start: Any = _leaf(user_id, thread_id) if item_id is None else item_id
+        start: Start = "leaf" if item_id is None else "item"
+        params = {"user_id": user_id, "thread_id": thread_id, "item_id": item_id, "limit": page_size + 1, "max_items": page_size + 1}
         first_page = True
         while True:
-            statement = _branch(user_id, thread_id, start, max_items=page_size + 1).limit(page_size + 1)
-            rows = self._read_rows(statement)
+            statement = _branch(start, bounded=True, above_after=False, order="desc", with_versions=False)
+            rows = self._read_rows(statement, params)
             if not rows and first_page:
                 self.get_thread(user_id, thread_id)  # type: ignore[attr-defined] - NotFound for a foreign thread
                 if item_id is not None:
@@ -145,16 +154,21 @@ class BranchStore(ItemStore):
             yield from (ItemRecord.from_row(row) for row in rows[:page_size])
             if len(rows) <= page_size:
                 return
-            start = rows[page_size].id  # the next page starts with the item this one fetched extra
+            start, params["item_id"] = "item", rows[page_size].id  # the next page starts with the item this one fetched extra
 
     @reads
-    def _read_rows(self, statement: sa.Select[Any]) -> list[sa.Row]:
-        return list(self._execute(statement).all())
+    def _read_rows(self, statement: sa.Select[Any], params: dict[str, Any]) -> list[sa.Row]:
+        return list(self._execute(statement, params).all())
 
     @reads
     def get_branch_item(self, user_id: str, thread_id: str, item_id: str) -> BranchItemRecord:
         """One item with its version and number of versions."""
-        return self._one(BranchItemRecord, _branch(user_id, thread_id, item_id, max_items=1, with_versions=True), "Item")
+        statement = _branch("item", bounded=True, above_after=False, order="desc", with_versions=True)
+        params = {"user_id": user_id, "thread_id": thread_id, "item_id": item_id, "limit": 1, "max_items": 1}
+        row = self._execute(statement, params).first()
+        if row is None:
+            raise NotFound("Item not found.")
+        return BranchItemRecord.from_row(row)
 
     @reads
     def list_versions(

@@ -92,7 +92,9 @@ def answer_whole(thread_id: str, item_id: str) -> None:
 def items_after(thread_id: str):
     """The items of the chat's branch after the item `after`, with their HTML, for the page's script."""
     store, user_id = chat_store(), current_user_id()
-    page = store.list_branch(user_id, thread_id, after=request.args.get("after") or None, limit=ITEMS_AFTER_PAGE)
+    page = store.list_branch(
+        user_id, thread_id, after=request.args.get("after") or None, limit=ITEMS_AFTER_PAGE, order="asc"
+    )
     chips = chips_for(store, user_id, page.data)
     last = len(page.data) - 1
     items = [
