@@ -117,6 +117,30 @@ def test_regenerate_shows_two_of_two_and_switching_changes_what_a_reload_shows(s
     assert page.problems == []  # type: ignore[attr-defined]
 
 
+def test_stopping_a_regenerated_reply_keeps_it_as_a_version_beside_the_old_one(served, browser, llm):
+    page = new_page(browser)
+    try:
+        register(page, served.base)
+        llm.script("reply", deltas=["The original."])
+        send(page, "Question")
+        expect(bodies(page, "assistant")).to_have_text(["The original."])
+        # The model goes quiet after its first words: the server notices the Stop only at its
+        # timeout, and meanwhile the branch after the question still ends with the old reply,
+        # which the page must not take for the stopped one.
+        llm.script("hang_midstream", deltas=["A new start", "never sent"])
+        page.get_by_role("button", name="Regenerate this reply").click()
+        expect(page.locator(".msg-assistant.is-pending .msg-body")).to_have_text("A new start")
+        page.get_by_role("button", name="Stop").click()
+        expect(page.locator(".msg-assistant .reply-problem")).to_have_text(re.compile("incomplete"))
+        expect(bodies(page, "assistant")).to_have_text(["A new start"])
+        assert label_of(page.locator("#messages .msg-assistant")) == "2/2"
+        page.get_by_role("button", name="Previous version").click()
+        expect(bodies(page, "assistant")).to_have_text(["The original."])
+        assert page.problems == []  # type: ignore[attr-defined]
+    finally:
+        page.context.close()
+
+
 @pytest.mark.parametrize("screen", SCREENS, indirect=True)
 def test_edit_continues_from_the_edit_and_the_old_branch_stays_reachable(served, screen, llm):
     page = screen
