@@ -11,6 +11,7 @@ chatapp_bench_branches here, created and dropped) on BENCH_SERVER_URL.
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import sys
@@ -57,11 +58,11 @@ def main() -> None:
                     "items, newest page (`list_items_json`)": (lambda s, t=thread_id: s.list_items_json(user_id, t, limit=PAGE, order="desc"), 100),
                     "items, newest page as records (`list_items`)": (lambda s, t=thread_id: s.list_items(user_id, t, limit=PAGE, order="desc"), 100),
                     "branch, newest page (`list_branch` desc)": (lambda s, t=thread_id: s.list_branch(user_id, t, limit=PAGE, order="desc"), 100),
-                    f"branch, page before seq {DEEP_AFTER_SEQ} (desc)": (lambda s, t=thread_id: s.list_branch(user_id, t, limit=PAGE, order="desc", after=deep), 100),
+                    f"branch, page before seq {DEEP_AFTER_SEQ} (desc)": (lambda s, t=thread_id, a=deep: s.list_branch(user_id, t, limit=PAGE, order="desc", after=a), 100),
                     "branch, last page oldest first (asc, after the 50th from the leaf)": (lambda s, t=thread_id, a=near_leaf: s.list_branch(user_id, t, limit=PAGE, after=a), 100),
-                    "the context: 50 ancestors of the leaf (`iter_ancestors`)": (lambda s, t=thread_id: list(zip(range(PAGE), s.iter_ancestors(user_id, t, page_size=PAGE))), 100),
+                    "the context: 50 ancestors of the leaf (`iter_ancestors`)": (lambda s, t=thread_id: list(itertools.islice(s.iter_ancestors(user_id, t, page_size=PAGE), PAGE)), 100),
                     "branch, first page oldest first (asc: walks the whole branch)": (lambda s, t=thread_id: s.list_branch(user_id, t, limit=PAGE), 3),
-                    "switch to the first item's branch (`select_branch`: walks its subtree)": (lambda s, t=thread_id: s.select_branch(user_id, t, first), 3),
+                    "switch to the first item's branch (`select_branch`: walks its subtree)": (lambda s, t=thread_id, i=first: s.select_branch(user_id, t, i), 3),
                 }
                 for name, case in cases.items():
                     operations[name, size] = case
