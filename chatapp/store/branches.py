@@ -45,11 +45,11 @@ Start = Literal["leaf", "before_after", "item"]
 
 @functools.cache
 def _branch(start: Start, *, bounded: bool, above_after: bool, order: str, with_versions: bool) -> sa.Select[Any]:
-    """The items from the start up through their parents, ordered by seq. Parameters: user_id,
-    thread_id, `after` or `item_id` as the start needs, `max_items` and `limit` when `bounded`
-    (the walk's length and the page's), `limit` otherwise too. `above_after` stops the walk at
-    the `after` item's seq. Built once per shape (the statement cache then knows it), run with
-    its parameters."""
+    """The items from the start up through their parents, ordered by seq. Its parameters:
+    `user_id`, `thread_id`, `after` or `item_id` as the start needs, `limit` (the page's size)
+    and, when `bounded`, `max_items` (how many links the walk may follow). `above_after` stops
+    the walk at the `after` item's seq. Built once per shape, so SQLAlchemy's statement cache
+    knows it, and run with its parameters."""
     user_id, thread_id = sa.bindparam("user_id"), sa.bindparam("thread_id")
     owned = sa.select(threads.c.id).where(threads.c.id == thread_id, threads.c.user_id == user_id)
     if start == "leaf":
