@@ -98,11 +98,18 @@ class Thread(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The last seq handed out; bumped with UPDATE ... RETURNING so appends never collide.
     last_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    # The last item of the branch the thread shows (its items form a tree through parent_id);
+    # every append moves it to the new item. NULL while the thread is empty.
+    leaf_id: Mapped[Optional[str]] = mapped_column(IdType)
 
 
 class ThreadItem(db.Model):
     __tablename__ = "thread_items"
-    __table_args__ = (sa.UniqueConstraint("thread_id", "seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("thread_id", "seq"),
+        # Versions (siblings) of an item, and the children of an item, in seq order.
+        sa.Index("ix_thread_items_thread_id_parent_id_seq", "thread_id", "parent_id", "seq"),
+    )
 
     # Item ids are unique within their thread; a client may choose its own.
     thread_id: Mapped[str] = mapped_column(
@@ -115,6 +122,10 @@ class ThreadItem(db.Model):
     content: Mapped[Any] = mapped_column(JSONType)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The item this one follows (NULL: a first item). Edits and regenerated replies share a
+    # parent with the item they replace; the store keeps the tree whole (no foreign key: the
+    # key would be (thread_id, parent_id), and deletes splice children up to the parent).
+    parent_id: Mapped[Optional[str]] = mapped_column(IdType)
 
 
 class Attachment(db.Model):

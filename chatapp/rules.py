@@ -38,6 +38,10 @@ MAX_PAGE = 100
 MAX_SEARCH_CHARS = 200
 # An opaque page cursor (search): base64url payload, a dot, a base64url signature.
 CURSOR_REGEX = r"^[A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,64}$"
+MAX_ATTACHMENTS_PER_MESSAGE = 10
+# Images a browser may show and a model may see are PNG, JPEG, GIF and WebP, told by the bytes'
+# magic number (never by the declared type); this many first bytes are enough (image_type).
+IMAGE_MAGIC_BYTES = 12
 MIN_JSON_INTEGER = -(2**63)
 MAX_JSON_INTEGER = 2**63 - 1
 
@@ -226,3 +230,25 @@ def check_new_password(password: Any, email: Optional[str] = None, field: str = 
             {"field": field},
         )
     return password
+
+
+def image_type(data: bytes) -> Optional[str]:
+    """The media type of a PNG, JPEG, GIF or WebP image, from its first bytes; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def attachment_ids(metadata: Any) -> list[str]:
+    """The attachments a message names: the ids in its metadata["attachments"] (what the UI's
+    composer writes), at most MAX_ATTACHMENTS_PER_MESSAGE; anything malformed is skipped."""
+    named = metadata.get("attachments") if isinstance(metadata, dict) else None
+    if not isinstance(named, list):
+        return []
+    return [value for value in named if isinstance(value, str) and ID_PATTERN.match(value)][:MAX_ATTACHMENTS_PER_MESSAGE]

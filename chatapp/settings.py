@@ -226,6 +226,8 @@ class AssistantSettings(EnvironmentSettings):
     timeout: float = Field(60.0, gt=0, validation_alias="ASSISTANT_TIMEOUT")
     history_messages: int = Field(20, ge=1, le=1000, validation_alias="ASSISTANT_HISTORY_MESSAGES")
     history_chars: int = Field(24_000, ge=1, validation_alias="ASSISTANT_HISTORY_CHARS")
+    # The model accepts images: attached images go to it as image parts (else as a note).
+    vision: bool = Field(False, validation_alias="ASSISTANT_VISION")
 
     @model_validator(mode="after")
     def _model_named(self) -> Self:

@@ -7,7 +7,9 @@
  * the request. The server then sees the client go and stores the partial reply as incomplete;
  * this script waits for that item (GET /t/<id>/items?after=...) and shows the stored items, so
  * the page always shows the thread in its stored order. A connection that breaks ends the same
- * way. A failed reply shows its reason and a Retry button, which asks again for the same message.
+ * way. A failed reply shows its reason and a Retry button, which asks again for the same message;
+ * the last reply offers Regenerate, the same request. Either way the new reply takes the old one's
+ * place in the page (the server keeps the old one as another version, or drops a failure notice).
  * Builds on window.Chat from chat.js. No inline script: the page's CSP allows only files.
  */
 (function () {
@@ -84,7 +86,7 @@
   // The reply was cut short on this side (Stop, or the connection broke). The server stores what
   // it had as incomplete once it notices the client went away; wait for that item, then show the
   // stored items in place of the streamed one.
-  async function settle(element, replyUrl, itemId, afterId, note) {
+  async function settle(element, replyUrl, itemId, afterId, note, replaced) {
     element.classList.add("is-stopping");
     statusBox(element, note);
     var list = messagesList();
@@ -102,7 +104,9 @@
         if (!response.ok) throw new Error("status " + response.status);
         var body = await response.json();
         var stored = body.items.some(function (entry) {
-          return entry.item.role === "assistant" && (entry.item.metadata || {}).in_reply_to === itemId;
+          // Not one of the replies this one replaces: they answer the same question.
+          return entry.item.role === "assistant" && (entry.item.metadata || {}).in_reply_to === itemId
+            && replaced.indexOf(entry.item.id) < 0;
         });
         if (stored) {
           var html = body.items
@@ -123,8 +127,13 @@
     return element;
   }
 
-  async function streamReply(replyUrl, itemId) {
+  // `replaced`: ids of the stored items this reply takes the place of in the page (a regenerated
+  // or retried reply, and what followed it), which the server may still list until it is stored.
+  async function streamReply(replyUrl, itemId, replaced) {
     if (Chat.isReplying()) return;
+    replaced = replaced || [];
+    // Only the last reply of the chat offers Regenerate; this one will be the last.
+    document.querySelectorAll("form[data-regenerate]").forEach(function (form) { form.remove(); });
     var element = Chat.createMessage("assistant");
     element.setAttribute("data-reply-for", itemId);
     var afterId = lastStoredId(element);
@@ -132,7 +141,7 @@
     current = reply;
     Chat.setReplying(true);
     try {
-      element = await run(reply, element, replyUrl, itemId, afterId);
+      element = await run(reply, element, replyUrl, itemId, afterId, replaced);
     } finally {
       current = null;
       Chat.setReplying(false);
@@ -141,7 +150,7 @@
     Chat.scrollToLatest();
   }
 
-  async function run(reply, element, replyUrl, itemId, afterId) {
+  async function run(reply, element, replyUrl, itemId, afterId, replaced) {
     var body = new FormData();
     body.append("csrf_token", csrfToken());
     body.append("item_id", itemId);
@@ -155,7 +164,7 @@
         signal: reply.controller.signal,
       });
     } catch (error) {
-      if (reply.stopped) return settle(element, replyUrl, itemId, afterId, "Stopping…");
+      if (reply.stopped) return settle(element, replyUrl, itemId, afterId, "Stopping…", replaced);
       finished(element);
       statusBox(element, "Could not reach the server to ask for a reply.").appendChild(retryForm(replyUrl, itemId));
       return element;
@@ -200,11 +209,11 @@
     } catch (error) {
       if (frame) window.cancelAnimationFrame(frame);
       if (text) render();
-      return settle(element, replyUrl, itemId, afterId, reply.stopped ? "Stopping…" : "The connection broke; checking what was saved…");
+      return settle(element, replyUrl, itemId, afterId, reply.stopped ? "Stopping…" : "The connection broke; checking what was saved…", replaced);
     }
     if (frame) window.cancelAnimationFrame(frame);
     if (text) render();
-    return settle(element, replyUrl, itemId, afterId, "The reply ended early; checking what was saved…");
+    return settle(element, replyUrl, itemId, afterId, "The reply ended early; checking what was saved…", replaced);
   }
 
   function stop() {
@@ -228,8 +237,18 @@
       if (Chat.isReplying()) return;
       var itemId = form.querySelector('input[name="item_id"]').value;
       var action = form.action;
-      form.remove(); // the failed reply stays in the thread; the new one follows it
-      streamReply(action, itemId);
+      // The new reply takes the place of this one and of what followed it: the server keeps
+      // them as another version (or, for a failure notice, replaces it).
+      var replaced = [];
+      var node = form.closest("[data-thread-messages] > *");
+      while (node) {
+        var next = node.nextElementSibling;
+        if (node.id) replaced.push(node.id);
+        node.remove();
+        node = next;
+      }
+      if (!replaced.length) form.remove();
+      streamReply(action, itemId, replaced);
     });
     document.addEventListener("click", function (event) {
       if (event.target.closest("[data-stop]")) stop();

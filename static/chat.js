@@ -9,12 +9,12 @@
  *   Chat.setMessageMarkdown(el, text) show Markdown in it, rendered and sanitized (markdown.js)
  *   Chat.replaceMessage(el, html)     swap it for server-rendered messages (one or more)
  *   Chat.setReplying(on)              while a reply streams: Send disabled, Stop shown
- *   Chat.isReplying()
+ *   Chat.isReplying()                 (Chat.REPLYING says why an action waits for it)
  *   Chat.showComposerError(text)      the composer's error line ("" hides it)
  *   Chat.announce(text)               say it through the page's aria-live region
  * and listen on document for
  *   "chat:sent"   {form, element, response: {item, html, thread, thread_url, post_url,
- *                  reply_url, items_url, next_item_id}}
+ *                  reply_url, items_url, next_item_id}}  (form: the composer, or an edit's form)
  *   "chat:added"  {node}: a message or list was put into the page (to enhance it)
  */
 (function () {
@@ -317,7 +317,8 @@
       });
       autosize(textarea);
       updateCounter(form);
-      if (!location.search && messagesList() && messagesList().children.length) scrollToLatest();
+      var anchored = location.hash && location.hash !== "#latest"; // an edit's Cancel, a chosen version
+      if (!location.search && !anchored && messagesList() && messagesList().children.length) scrollToLatest();
     }
     document.addEventListener("click", function (event) {
       var link = event.target.closest("a[data-pager]");
@@ -334,6 +335,7 @@
     replaceMessage: replaceMessage,
     setReplying: setReplying,
     isReplying: function () { return replying; },
+    REPLYING: REPLYING,
     showComposerError: showComposerError,
     scrollToLatest: scrollToLatest,
     announce: announce,

@@ -51,7 +51,7 @@ def fuzz(operation, mode: GenerationMode, headers: dict[str, str], path_paramete
         # A schema-valid request may still be refused by design (an unknown `after` cursor, a
         # message over MAX_MESSAGE_CHARS), so "valid data is accepted" is not checked.
         excluded = [positive_data_acceptance]
-        if case.operation.path.endswith("/messages"):
+        if case.operation.path.endswith(("/messages", "/replies")):
             # The text/event-stream answer is documented as a string with the event grammar in
             # its description (what generated clients need); schemathesis would read that schema
             # as each event's. tests/test_assistant_replies.py checks those events and bodies.

@@ -251,11 +251,12 @@ def test_retry_with_the_same_id_stores_the_message_once_and_gets_a_new_reply(api
     assert response.status_code == 201
     assert response.get_json()["user"]["id"] == "msg_client_1"
     stored = thread_items(api, thread["id"])
+    # The reply replaced the failure notice: a retry leaves one reply, not a pile of failures.
     assert [(item["role"], item["metadata"].get("status")) for item in stored] == [
         ("user", None),
-        ("assistant", "error"),
         ("assistant", "complete"),
     ]
+    assert stored[1]["parent_id"] == "msg_client_1"
     # The error notice is not sent to the model as if it were an answer.
     assert llm.requests[-1]["body"]["messages"][1:] == [{"role": "user", "content": "retry me"}]
 

@@ -72,7 +72,7 @@ def test_empty_start_page_does_not_promise_a_sidebar_on_phones(alice):
 def test_messages_carry_their_time(app, alice):
     thread_id = start_chat(alice, "what time is it?")
     page = page_text(alice.get(f"/t/{thread_id}"))
-    times = re.findall(r'<div class="msg-meta"><time datetime="([^"]+)" title="([^"]+)" data-relative>([^<]+)</time></div>', page)
+    times = re.findall(r'<div class="msg-meta">\s*<time datetime="([^"]+)" title="([^"]+)" data-relative>([^<]+)</time>', page)
     assert len(times) == 2  # the question and its reply
     for moment, title, label in times:
         assert moment.startswith("20") and title.endswith(" UTC") and label == "just now"

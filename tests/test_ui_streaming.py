@@ -39,7 +39,8 @@ OBSERVER = """() => {
     const pending = document.querySelector('.msg-assistant.is-pending .msg-body');
     for (const element of document.querySelectorAll('#messages *')) {
       const tag = element.tagName.toLowerCase();
-      if (['script', 'img', 'iframe', 'object', 'embed', 'svg', 'style', 'form', 'input'].includes(tag) && !element.closest('.reply-retry'))
+      // Forms are the page's own controls only: Retry, and under a message (.msg-meta) its versions and Regenerate.
+      if (['script', 'img', 'iframe', 'object', 'embed', 'svg', 'style', 'form', 'input'].includes(tag) && !element.closest('.reply-retry, .msg-meta'))
         window.streamLog.unsafe.push('<' + tag + '>');
       for (const attribute of element.attributes) {
         const value = attribute.value.trim().toLowerCase();

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import io
-import re
-
-from flask import current_app, send_file
+from flask import current_app
 
 from ..errors import PayloadTooLarge
-from ..rules import MAX_FILENAME_CHARS
+from ..files import clean_content_type, clean_filename, download_response
 from ..services import chat_store
 from .registry import api
 from .responses import no_content, record_response
 from ..store import AttachmentRecord
 from .schemas import AttachmentUpload
 
-MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # Sent with the media type stored for the file (any type, hence */*); documented as bytes first,
 # so that generated clients hand back the bytes whatever the type.
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 DOWNLOAD_CONTENT = {"application/octet-stream": BINARY, "*/*": BINARY}
-
-
-def clean_filename(raw: str | None) -> str:
-    """The client's file name without directories or control characters, cut to the stored limit."""
-    name = CONTROL_CHARACTERS.sub("", (raw or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
-    return name[:MAX_FILENAME_CHARS] or "upload"
-
-
-def clean_content_type(raw: str | None) -> str:
-    """The declared media type when it is a plain `type/subtype`, else application/octet-stream."""
-    return raw.lower() if raw and MIME_TYPE.match(raw) else DEFAULT_CONTENT_TYPE
 
 
 @api.route(
@@ -72,16 +55,7 @@ def get_attachment(user_id: str, attachment_id: str):
 def get_attachment_content(user_id: str, attachment_id: str):
     """Download an attachment's bytes, with its stored content type, as a download."""
     record, content = chat_store().get_attachment_content(user_id, attachment_id)
-    response = send_file(
-        io.BytesIO(content),
-        mimetype=record.content_type,
-        as_attachment=True,
-        download_name=record.filename,
-        max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return download_response(record, content)
 
 
 @api.route("/attachments/<attachment_id>", "DELETE", status=204, tag="attachments")

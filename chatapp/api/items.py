@@ -32,7 +32,8 @@ def create_item(user_id: str, thread_id: str, body: ItemCreate):
     """Append an item; it gets the thread's next seq.
 
     Re-sending the same client `id` with the same body answers 200 with the stored item; the same
-    id with another body answers 409.
+    id with another body answers 409. The item follows `parent_id` (default: the thread's leaf) and
+    becomes the leaf; a `parent_id` that is not an item of the thread answers 400.
     """
     record, created = chat_store().add_item(
         user_id,
@@ -42,6 +43,7 @@ def create_item(user_id: str, thread_id: str, body: ItemCreate):
         type=body.type,
         metadata=body.metadata,
         item_id=body.id,
+        parent_id=body.parent_id if "parent_id" in body.model_fields_set else UNSET,
     )
     return record_response(record, 201 if created else 200)
 

@@ -44,6 +44,13 @@ class ThreadListQuery(QueryModel):
     order: Literal["desc", "asc"] = Field("desc", description="desc: most recently active first.")
 
 
+PARENT_ID = (
+    "The item the new one follows. Not sent: the thread's leaf (the end of the branch it shows), so "
+    "a client that never sends it builds one straight branch. null: a new first item. To add a version "
+    "of an item (an edit), send that item's parent_id. The new item becomes the thread's leaf."
+)
+
+
 class ItemCreate(RequestModel):
     """A message needs a role and non-empty string content (at most MAX_MESSAGE_CHARS)."""
 
@@ -52,6 +59,7 @@ class ItemCreate(RequestModel):
     role: Optional[Role] = None
     content: Annotated[JsonValue, Field(description="A string for messages; any JSON value for other types.")]
     metadata: Optional[Metadata] = None
+    parent_id: Optional[Id] = Field(None, description=PARENT_ID)
 
 
 class ItemUpdate(RequestModel):
@@ -84,6 +92,30 @@ class ExportAllQuery(QueryModel):
 
 class ImportQuery(QueryModel):
     keep_ids: bool = Field(False, description="Keep the document's ids (409 when one exists) instead of new ones.")
+
+
+class BranchQuery(QueryModel):
+    limit: PageLimit = 50
+    after: Optional[Id] = Field(None, description="The last item id of the previous page.")
+    order: Order = Field(
+        "desc",
+        description="desc: from the leaf, newest first; each page costs the same however long the branch. "
+        "asc: from the first item; a page walks the branch from the leaf down to its cursor.",
+    )
+
+
+class VersionListQuery(QueryModel):
+    limit: PageLimit = 50
+    after: Optional[Id] = Field(None, description="The last item id of the previous page.")
+
+
+class BranchSelect(RequestModel):
+    """Which branch the thread shows: the one through `item_id`, or through its `version`-th version."""
+
+    item_id: Id
+    version: Optional[Annotated[int, Field(ge=1)]] = Field(
+        None, description="Show this version of the item instead (1 = the oldest; see BranchItem.versions)."
+    )
 
 
 class AttachmentUpload(BaseModel):

@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Protocol, Union
 
 
 @dataclass(frozen=True, slots=True)
+class TextPart:
+    """Text that goes with a message: an attached text file, or a note about an attachment."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An attached image the model is shown (ASSISTANT_VISION): a PNG, JPEG, GIF or WebP."""
+
+    media_type: str
+    data: bytes
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
+
+
+Part = Union[TextPart, ImagePart]
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One message of the context sent to a backend."""
+    """One message of the context sent to a backend; `parts` are what its attachments add."""
 
     role: str  # "system", "user" or "assistant"
     content: str
+    parts: tuple[Part, ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    @property
+    def text(self) -> str:
+        """The message with its text parts, as one text."""
+        return "\n\n".join([self.content, *(part.text for part in self.parts if isinstance(part, TextPart))])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Chat Completions' form: content as a string, or as parts when there are images."""
+        images = [part for part in self.parts if isinstance(part, ImagePart)]
+        if not images:
+            return {"role": self.role, "content": self.text}
+        content: list[dict[str, Any]] = [{"type": "text", "text": self.text}]
+        content += [{"type": "image_url", "image_url": {"url": image.data_url()}} for image in images]
+        return {"role": self.role, "content": content}
 
 
 @dataclass(frozen=True, slots=True)

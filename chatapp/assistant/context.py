@@ -1,4 +1,4 @@
-"""The context window: the system prompt, then the thread's latest messages within the budgets."""
+"""The context window: the system prompt, then the latest messages of the branch within the budgets."""
 
 from __future__ import annotations
 
@@ -21,16 +21,15 @@ def is_context_message(item: ItemRecord) -> bool:
     )
 
 
-def select_history(
-    newest_first: Iterable[ItemRecord], *, max_messages: int, max_chars: int
-) -> list[ChatMessage]:
-    """The latest messages that fit both budgets, oldest first.
+def select_window(newest_first: Iterable[ItemRecord], *, max_messages: int, max_chars: int) -> list[ItemRecord]:
+    """The latest message items that fit both budgets, oldest first.
 
     The newest message (the question) is always kept, even past the character budget. The
     window is contiguous: it stops at the first message that does not fit, and it never starts
     with an assistant message, since some chat templates refuse an assistant turn first.
+    `newest_first` is read only as far as the window reaches (the store pages it lazily).
     """
-    window: list[ChatMessage] = []
+    window: list[ItemRecord] = []
     chars = 0
     for item in newest_first:
         if len(window) >= max_messages:
@@ -39,12 +38,20 @@ def select_history(
             continue
         if window and chars + len(item.content) > max_chars:
             break
-        window.append(ChatMessage(item.role, item.content))
+        window.append(item)
         chars += len(item.content)
     window.reverse()
     while len(window) > 1 and window[0].role == "assistant":
         window.pop(0)
     return window
+
+
+def select_history(
+    newest_first: Iterable[ItemRecord], *, max_messages: int, max_chars: int
+) -> list[ChatMessage]:
+    """`select_window` as the messages a backend receives (without attachments)."""
+    window = select_window(newest_first, max_messages=max_messages, max_chars=max_chars)
+    return [ChatMessage(item.role, item.content) for item in window]
 
 
 def build_messages(system_prompt: str, history: list[ChatMessage]) -> list[ChatMessage]:

@@ -4,19 +4,29 @@ The order matters: the user's message is committed first, the database session i
 before the backend is asked (no transaction or pooled connection waits on the network), and
 the reply is stored afterwards in a transaction of its own. Whatever happens to the stream
 (done, backend failure, client gone), exactly one assistant item is stored for it.
+
+The context is the branch that leads to the question (its ancestors), not every item of the
+thread. A reply follows its question (`parent_id`), so a second reply to one question is another
+version of the first (regenerate). A new reply replaces the question's earlier replies that are
+only notices (a failure, or an interruption before any text) and that nothing follows: retrying
+after a failure leaves one reply, not a pile of failures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any, Callable, Iterator, Optional
 
 from ..config import AssistantSettings
 from ..errors import ChatError, InvalidRequest, UpstreamError, UpstreamTimeout
-from ..store import ChatStore, ItemRecord
+from ..errors import NotFound
+from ..rules import MAX_PAGE, attachment_ids
+from ..store import UNSET, ChatStore, ItemRecord
+from .attachments import with_attachments
 from .base import Assistant, Completion, Conversation, Delta, ThreadStats
-from .context import build_messages, select_history
+from .context import build_messages, select_window
 from .metadata import Status, reply_metadata
 
 log = logging.getLogger("chatapp")
@@ -56,12 +66,14 @@ class ReplyRecorder:
         user_id: str,
         user_item: ItemRecord,
         release_connection: Callable[[], None],
+        replaces: tuple[str, ...] = (),
     ):
         self.store = store
         self.assistant = assistant
         self.user_id = user_id
         self.user_item = user_item
         self.release_connection = release_connection
+        self.replaces = replaces  # notices in place of a reply, deleted when this reply is stored
         self.started = time.monotonic()
 
     def record(
@@ -87,14 +99,22 @@ class ReplyRecorder:
         if len(content) > limit:  # a runaway reply is kept, cut at the message limit
             content = content[:limit]
             metadata["truncated"] = True
-        item, _ = self.store.add_item(
-            self.user_id,
-            self.user_item.thread_id,
-            role="assistant",
-            content=content,
-            metadata=metadata,
-            auto_title=False,
-        )
+        # The reply and the notices it replaces land together; alone, the append is one statement.
+        with self.store.transaction() if self.replaces else contextlib.nullcontext():
+            item, _ = self.store.add_item(
+                self.user_id,
+                self.user_item.thread_id,
+                role="assistant",
+                content=content,
+                metadata=metadata,
+                auto_title=False,
+                parent_id=self.user_item.id,
+            )
+            for notice_id in self.replaces:
+                try:
+                    self.store.delete_item(self.user_id, self.user_item.thread_id, notice_id)
+                except NotFound:  # deleted meanwhile (another tab's retry): nothing to replace
+                    continue
         self.release_connection()
         return item
 
@@ -123,50 +143,66 @@ class ReplyService:
         self.release_connection = release_connection
 
     def start(
-        self, user_id: str, thread_id: str, content: str, *, item_id: Optional[str] = None
+        self,
+        user_id: str,
+        thread_id: str,
+        content: str,
+        *,
+        item_id: Optional[str] = None,
+        parent_id: Any = UNSET,
+        metadata: Optional[dict[str, Any]] = None,
     ) -> "Reply":
         """Store the user's message, then send the request to the backend.
 
-        A retry with the same `item_id` does not store the message twice; it asks for a new
-        reply. When the backend fails before streaming, the error item is stored and
-        ReplyFailed raised, carrying both items.
+        The message follows `parent_id` (default: the thread's leaf); to edit a message, pass
+        the edited message's parent. A retry with the same `item_id` does not store the message
+        twice; it asks for a new reply. When the backend fails before streaming, the error item
+        is stored and ReplyFailed raised, carrying both items.
         """
-        user_item, _ = self.store.add_item(
-            user_id, thread_id, role="user", content=content, item_id=item_id
+        user_item, created = self.store.add_item(
+            user_id, thread_id, role="user", content=content, item_id=item_id, parent_id=parent_id, metadata=metadata
         )
-        return self._ask(user_id, user_item)
+        return self._ask(user_id, user_item, answered_before=not created)
 
     def reply_to(self, user_id: str, thread_id: str, item_id: str) -> "Reply":
         """A new reply to a user message stored already (the browser's send, or a retry)."""
         user_item = self.store.get_item(user_id, thread_id, item_id)
         if user_item.type != "message" or user_item.role != "user":
             raise InvalidRequest("Only a user message can be answered.", {"field": "item_id"})
-        return self._ask(user_id, user_item)
+        return self._ask(user_id, user_item, answered_before=True)
 
-    def _ask(self, user_id: str, user_item: ItemRecord) -> "Reply":
-        conversation = self.conversation(user_id, user_item.thread_id, up_to_seq=user_item.seq)
+    def _ask(self, user_id: str, user_item: ItemRecord, *, answered_before: bool) -> "Reply":
+        conversation = self.conversation(user_id, user_item.thread_id, up_to=user_item.id)
+        replaces = self._notices_to_replace(user_id, user_item) if answered_before else ()
         self.release_connection()
-        recorder = ReplyRecorder(self.store, self.assistant, user_id, user_item, self.release_connection)
+        recorder = ReplyRecorder(self.store, self.assistant, user_id, user_item, self.release_connection, replaces)
         try:
             upstream = self.assistant.stream(conversation)
         except (UpstreamError, UpstreamTimeout) as error:
             raise recorder.failed(error) from error
         return Reply(upstream, recorder)
 
-    def conversation(
-        self, user_id: str, thread_id: str, *, up_to_seq: Optional[int] = None
-    ) -> Conversation:
-        """The system prompt and the thread's latest messages (up to the question's seq, when
-        given), with the thread's statistics."""
-        settings = self.settings
-        newest_first = self.store.iter_items(user_id, thread_id, order="desc", page_size=HISTORY_PAGE)
-        if up_to_seq is not None:
-            newest_first = (item for item in newest_first if item.seq <= up_to_seq)
-        history = select_history(
-            newest_first,
-            max_messages=settings.history_messages,
-            max_chars=settings.history_chars,
+    def _notices_to_replace(self, user_id: str, user_item: ItemRecord) -> tuple[str, ...]:
+        """The question's replies that are only notices (failed, or stopped before any text)
+        and that the conversation did not continue from."""
+        replies = self.store.list_children(user_id, user_item.thread_id, user_item.id, limit=MAX_PAGE).data
+        notices = [item.id for item in replies if item.role == "assistant" and item.metadata.get("placeholder")]
+        return tuple(
+            notice_id
+            for notice_id in notices
+            if not self.store.list_children(user_id, user_item.thread_id, notice_id, limit=1).data
         )
+
+    def conversation(self, user_id: str, thread_id: str, *, up_to: Optional[str] = None) -> Conversation:
+        """The system prompt and the latest messages of the branch that leads to `up_to` (the
+        question's id; default: the thread's leaf), with their attachments, and the thread's
+        statistics."""
+        settings = self.settings
+        newest_first = self.store.iter_ancestors(user_id, thread_id, up_to, page_size=HISTORY_PAGE)
+        window = select_window(newest_first, max_messages=settings.history_messages, max_chars=settings.history_chars)
+        named = [attachment_id for item in window if item.role == "user" for attachment_id in attachment_ids(item.metadata)]
+        files = {record.id: (record, data) for record, data in self.store.read_attachments(user_id, named)}
+        history = with_attachments(window, files, vision=settings.vision, max_chars=settings.history_chars)
         by_role = self.store.count_messages(user_id, thread_id)
         stats = ThreadStats(
             messages=sum(by_role.values()),

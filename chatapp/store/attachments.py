@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import sqlalchemy as sa
 
@@ -91,6 +91,25 @@ class AttachmentStore(StoreBase):
             .order_by(attachments.c.created_at, attachments.c.id)
         )
         return [AttachmentRecord.from_row(row) for row in self._execute(statement).all()]
+
+    @reads
+    def read_attachments(
+        self, user_id: str, attachment_ids: Sequence[str], *, max_bytes: Optional[int] = None
+    ) -> list[tuple[AttachmentRecord, bytes]]:
+        """The user's attachments among `attachment_ids`, in that order, each with its bytes (only
+        the first `max_bytes` when given); unknown ids and other users' are left out. One statement."""
+        wanted = list(dict.fromkeys(attachment_id for attachment_id in attachment_ids if isinstance(attachment_id, str)))
+        if not wanted:
+            return []
+        content: Any = attachments.c.content
+        if max_bytes is not None:
+            content = sa.func.substr(attachments.c.content, 1, max_bytes, type_=sa.LargeBinary)
+        rows = self._execute(
+            sa.select(*ATTACHMENT_COLUMNS, content.label("content"))
+            .where(attachments.c.user_id == user_id, attachments.c.id.in_(wanted))
+        ).all()
+        found = {row.id: (AttachmentRecord.from_row(row), bytes(row.content or b"")) for row in rows}
+        return [found[attachment_id] for attachment_id in wanted if attachment_id in found]
 
     def delete_attachment(self, user_id: str, attachment_id: str) -> None:
         self._delete(attachments.delete().where(owned_attachment(user_id, attachment_id)), "Attachment")

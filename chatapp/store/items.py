@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..ids import new_item_id
-from ..models import utcnow
+from ..models import IdType, utcnow
 from ..rules import check_id, check_limit, check_metadata, check_order, check_role, check_storable, check_type, known_id
 from .appends import APPEND_ITEM
 from .base import StoreBase
@@ -38,6 +38,14 @@ def title_from(content: str) -> str:
     return first_line
 
 
+def _item_exists(thread_id: str, item_id: str) -> sa.Exists:
+    return sa.exists().where(items.c.thread_id == thread_id, items.c.id == item_id)
+
+
+def _unknown_parent() -> InvalidRequest:
+    return InvalidRequest("parent_id must be an item of this thread.", {"field": "parent_id"})
+
+
 def _json(value: Any) -> str:
     """A JSON document for a jsonb parameter (the values were checked as storable already)."""
     return orjson.dumps(value).decode()
@@ -58,6 +66,7 @@ class ItemStore(StoreBase):
         item_id: Optional[str] = None,
         created_at: Optional[datetime] = None,
         auto_title: bool = True,
+        parent_id: Any = UNSET,
     ) -> tuple[ItemRecord, bool]:
         """Append an item; returns it and whether it was created just now.
 
@@ -67,9 +76,14 @@ class ItemStore(StoreBase):
         skip a seq. A re-sent `item_id` bumps nothing: with the same body it returns the stored
         item (created=False), with another body it is a conflict. The id and timestamp are fixed
         before the first attempt, so a retry on a fresh connection cannot store the item twice.
+
+        The item follows `parent_id` (an item of the thread; None: it starts a new first item),
+        by default the thread's leaf, and becomes the leaf: see branches.py.
         """
         metadata = self.check_item(type, role, content, metadata)
         item_id = check_id(item_id, "id") if item_id is not None else new_item_id(type)
+        if parent_id is not UNSET and parent_id is not None:
+            check_id(parent_id, "parent_id")
         now = utcnow()
         title = title_from(content) if auto_title and type == "message" and role == "user" else None
         values = {
@@ -83,6 +97,8 @@ class ItemStore(StoreBase):
             "created_at": created_at or now,
             "now": now,
             "title": title or None,
+            "parent_id": None if parent_id is UNSET else parent_id,
+            "parent_given": parent_id is not UNSET,
         }
         append = self._append_postgres if self._postgres else self._append_sqlite
         return run(self.session, lambda: append(values), write=True, retry=True)
@@ -92,41 +108,66 @@ class ItemStore(StoreBase):
         row = self._execute(APPEND_ITEM, params).first()
         if row is None:
             raise NotFound("Thread not found.")
-        if row.created:
-            return self._appended(values, row.seq), True
+        if row.outcome == "no_parent":
+            raise _unknown_parent()
+        if row.outcome == "created":
+            return self._appended(values, row.seq, row.parent_id), True
         existing = ItemRecord(
-            values["id"], values["thread_id"], row.seq, row.type, row.role, row.content, row.metadata, row.created_at
+            values["id"], values["thread_id"], row.seq, row.type, row.role, row.content, row.metadata, row.created_at,
+            row.parent_id,
         )
         return self._resent(values, existing, row.same_body)
 
     def _append_sqlite(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
         user_id, thread_id, item_id = values["user_id"], values["thread_id"], values["id"]
-        bump: dict[str, Any] = {"last_seq": threads.c.last_seq + 1, "updated_at": values["now"]}
+        given, parent_id = values["parent_given"], values["parent_id"]
+        # INSERT ... SELECT from the thread row: a write statement takes SQLite's write lock
+        # before it reads, so no other writer can add this id, bump the counter or move the
+        # leaf between the checks and the insert. The UPDATE then moves the counter and leaf.
+        parent: Any = sa.literal(parent_id, IdType) if given else threads.c.leaf_id
+        conditions = [owned_thread(user_id, thread_id), ~_item_exists(thread_id, item_id)]
+        if given and parent_id is not None:
+            conditions.append(_item_exists(thread_id, parent_id))
+        fields = {name: values[name] for name in ItemRecord.field_names() if name not in ("seq", "parent_id")}
+        source = sa.select(
+            *(sa.literal(value, items.c[name].type).label(name) for name, value in fields.items()),
+            (threads.c.last_seq + 1).label("seq"),
+            parent.label("parent_id"),
+        ).where(*conditions)
+        inserted = self._execute(
+            items.insert().from_select([*fields, "seq", "parent_id"], source).returning(items.c.seq, items.c.parent_id)
+        ).first()
+        if inserted is None:
+            return self._not_appended_sqlite(values)
+        bump: dict[str, Any] = {"last_seq": inserted.seq, "updated_at": values["now"], "leaf_id": item_id}
         if values["title"]:
             bump["title"] = sa.func.coalesce(threads.c.title, values["title"])
-        exists = sa.exists().where(items.c.thread_id == thread_id, items.c.id == item_id)
-        # The UPDATE takes SQLite's write lock first, so no other writer can add this id
-        # between the check and the INSERT.
-        seq = self._execute(
-            threads.update().where(owned_thread(user_id, thread_id), ~exists).values(**bump).returning(threads.c.last_seq)
-        ).scalar()
-        if seq is None:
-            existing = self._load_item(user_id, thread_id, item_id)  # NotFound: no such thread
+        self._execute(threads.update().where(threads.c.id == thread_id).values(**bump))
+        return self._appended(values, inserted.seq, inserted.parent_id), True
+
+    def _not_appended_sqlite(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
+        """Why the INSERT added nothing: a re-sent id, a missing parent, or no such thread."""
+        user_id, thread_id = values["user_id"], values["thread_id"]
+        row = self._execute(
+            sa.select(*ITEM_COLUMNS)
+            .join(threads, threads.c.id == items.c.thread_id)
+            .where(items.c.thread_id == thread_id, items.c.id == values["id"], threads.c.user_id == user_id)
+        ).first()
+        if row is not None:
+            existing = ItemRecord.from_row(row)
             return self._resent(values, existing, self._same_body(existing, values))
-        self._execute(
-            items.insert().values(
-                seq=seq, **{name: values[name] for name in ItemRecord.field_names() if name != "seq"}
-            )
-        )
-        return self._appended(values, seq), True
+        self.get_thread(user_id, thread_id)  # type: ignore[attr-defined] - NotFound: no such thread
+        raise _unknown_parent()
 
     @staticmethod
-    def _appended(values: dict[str, Any], seq: int) -> ItemRecord:
-        return ItemRecord(**{name: values[name] for name in ItemRecord.field_names() if name != "seq"}, seq=seq)
+    def _appended(values: dict[str, Any], seq: int, parent_id: Optional[str]) -> ItemRecord:
+        fields = {name: values[name] for name in ItemRecord.field_names() if name not in ("seq", "parent_id")}
+        return ItemRecord(**fields, seq=seq, parent_id=parent_id)
 
     @staticmethod
     def _same_body(existing: ItemRecord, values: dict[str, Any]) -> bool:
-        return (existing.type, existing.role, existing.content, existing.metadata) == (
+        same_parent = not values["parent_given"] or existing.parent_id == values["parent_id"]
+        return same_parent and (existing.type, existing.role, existing.content, existing.metadata) == (
             values["type"], values["role"], values["content"], values["metadata"],
         )
 
@@ -322,9 +363,6 @@ class ItemStore(StoreBase):
             found = self._execute(sa.select(items.c.seq).where(items.c.thread_id == thread_id, items.c.id == after)).first()
             if found is None:
                 raise InvalidRequest("Unknown cursor: no such item for `after`.", {"field": "after"})
-
-    def delete_item(self, user_id: str, thread_id: str, item_id: str) -> None:
-        self._delete(items.delete().where(owned_item(user_id, thread_id, item_id)), "Item")
 
     def check_item(self, type: str, role: Optional[str], content: Any, metadata: Any) -> dict[str, Any]:
         """An item's rules: a type name, a known role, and for messages a role and non-empty text

@@ -32,6 +32,7 @@ class _Unset:
 
 
 UNSET: Any = _Unset()  # "not given", for updates where None is a value
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 class Record:
@@ -43,7 +44,10 @@ class Record:
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
-        return tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]
+        names = _FIELD_NAMES.get(cls)
+        if names is None:  # dataclasses.fields() is slow enough to matter once per row
+            names = _FIELD_NAMES[cls] = tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]
+        return names
 
     @classmethod
     def from_row(cls: type[R], row: sa.Row) -> R:
@@ -78,6 +82,10 @@ class ThreadRecord(Record):
     last_seq: Annotated[
         int, Field(ge=0, description="The seq of the newest item ever appended (deletes leave it).")
     ] = 0
+    leaf_id: Annotated[
+        Optional[str],
+        Field(description="The last item of the branch the thread shows; every append moves it to the new item."),
+    ] = None
 
 
 @dataclass(slots=True)
@@ -90,6 +98,18 @@ class ItemRecord(Record):
     content: Annotated[Any, Field(description="A string for messages; any JSON value for other types.")]
     metadata: dict[str, Any]
     created_at: datetime
+    parent_id: Annotated[
+        Optional[str],
+        Field(description="The item this one follows; null for a first item. Versions of an item share its parent."),
+    ] = None
+
+
+@dataclass(slots=True)
+class BranchItemRecord(ItemRecord):
+    """An item of a thread's branch, with its place among its versions (the items sharing its parent)."""
+
+    version: Annotated[int, Field(ge=1, description="This item's number among its versions, by seq (1 = the oldest).")] = 1
+    versions: Annotated[int, Field(ge=1, description="How many versions there are (1: the item was never edited or regenerated).")] = 1
 
 
 @dataclass(slots=True)

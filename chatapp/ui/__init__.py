@@ -1,7 +1,8 @@
-"""The server-rendered chat UI: accounts, chats and their messages, search, export and import, and settings."""
+"""The server-rendered chat UI: accounts, chats, their messages, versions and files, search,
+export and import, and settings."""
 
 from flask import Blueprint
 
 bp = Blueprint("ui", __name__)
 
-from . import auth, data, rendering, replies, settings, threads  # noqa: E402,F401 - registers the views
+from . import attachments, auth, data, rendering, replies, settings, threads, versions  # noqa: E402,F401 - registers the views

@@ -1,4 +1,4 @@
-"""The send path shared by the start page and the thread page: check, store, answer.
+"""The send path shared by the start page, the thread page and an edit: check, store, answer.
 
 The assistant's reply hooks in after `post_user_message` (see `sent_response`): a plain form
 (no script) gets the whole reply before its redirect back to the thread; the page's script gets
@@ -8,14 +8,18 @@ scripts (static/chat.js), and static/assistant.js streams the reply.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import FileStorage
 
-from ..errors import InvalidRequest, error_body, wants_json
-from ..store import ItemRecord, ThreadRecord
-from ..store import ChatStore
+from ..errors import ChatError, InvalidRequest, error_body, wants_json
+from ..services import chat_store
+from ..store import ChatStore, ItemRecord, ThreadRecord
+from .attachments import chips_for, read_uploads, save_uploads
+from .rendering import item_html
 from .replies import answer_whole
+from .sessions import current_user_id
 
 
 def check_message(content: str) -> None:
@@ -31,12 +35,24 @@ def check_message(content: str) -> None:
 
 
 def post_user_message(
-    store: ChatStore, user_id: str, thread_id: Optional[str], content: str, item_id: Optional[str]
+    store: ChatStore,
+    user_id: str,
+    thread_id: str,
+    content: str,
+    item_id: Optional[str],
+    files: Sequence[FileStorage] = (),
 ) -> tuple[ItemRecord, bool]:
-    """Store the user's message; True when it is new. `item_id` comes from the form, so a
-    resubmit adds nothing twice (and asks for no second reply)."""
+    """Store the user's message with its attached files; True when it is new. `item_id` comes
+    from the form, so a resubmit adds nothing twice (and asks for no second reply)."""
     check_message(content)
-    return store.add_item(user_id, thread_id, content=content, role="user", item_id=item_id or None)
+    uploads = read_uploads(files)
+    item_id = item_id or ChatStore.new_item_id("message")
+    with store.transaction():  # the files and the message that names them, or neither
+        named = save_uploads(store, user_id, thread_id, item_id, uploads)
+        return store.add_item(
+            user_id, thread_id, content=content, role="user", item_id=item_id,
+            metadata={"attachments": named} if named else None,
+        )
 
 
 def new_composer_ids(new_thread: bool = False) -> dict[str, str]:
@@ -54,9 +70,11 @@ def sent_response(thread: ThreadRecord, item: ItemRecord, *, new_item: bool, new
         if new_item:
             answer_whole(thread.id, item.id)
         return redirect(thread_url + "#latest", 303)
+    store, user_id = chat_store(), current_user_id()
+    shown = store.get_branch_item(user_id, thread.id, item.id)  # with its versions (an edit has some)
     body = {
         "item": item.to_dict(),
-        "html": render_template("_item.html", item=item),
+        "html": item_html(shown, attachments=chips_for(store, user_id, [shown])),
         "thread": thread.to_dict(),
         "thread_url": thread_url,
         "post_url": url_for("ui.send_message", thread_id=thread.id),
@@ -70,9 +88,12 @@ def sent_response(thread: ThreadRecord, item: ItemRecord, *, new_item: bool, new
     return jsonify(body), 201
 
 
-def composer_error(error: InvalidRequest, draft: str, render_page: Callable[..., object]):
+def composer_error(error: ChatError, draft: str, render_page: Callable[..., object]):
     """An unsendable message: JSON for the script, else `render_page` again with the error and the
-    text kept as the draft."""
+    text kept as the draft (a page cannot keep chosen files: it says so)."""
     if wants_json(request):
         return jsonify(error_body(error.code, error.message, error.details)), error.status
-    return render_page(error=error.message, draft=draft, status=error.status)
+    message = error.message
+    if any(file.filename for file in request.files.getlist("files")):
+        message += " Attach your files again."
+    return render_page(error=message, draft=draft, status=error.status)

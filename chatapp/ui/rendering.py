@@ -1,12 +1,15 @@
-"""How messages and times look in the UI: template filters for Markdown, times and reply problems."""
+"""How messages and times look in the UI: one item's HTML, and template filters for Markdown, times
+and reply problems."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
+from flask import render_template
 from markupsafe import Markup
 
+from ..rules import MAX_ATTACHMENTS_PER_MESSAGE, attachment_ids
 from . import bp
 from .markdown import render_markdown
 
@@ -73,6 +76,13 @@ def reply_problem(metadata: dict[str, Any]) -> str:
     return PROBLEMS.get(code, "The reply failed; try again.")
 
 
+def item_html(item: Any, *, attachments: Optional[dict[str, Any]] = None, is_last: bool = False) -> str:
+    """One item as the page shows it (templates/_item.html). `item` is a record or its dict; a
+    BranchItemRecord's versions show as `< k/n >`; `attachments` are the chips by id
+    (ui/attachments.py); the last reply of the branch (`is_last`) offers Regenerate."""
+    return render_template("_item.html", item=item, attachments=attachments or {}, is_last=is_last)
+
+
 @bp.app_template_filter("markdown")
 def markdown_filter(text: str) -> Markup:
     return render_markdown(text)
@@ -97,3 +107,16 @@ def reply_problem_filter(metadata: Optional[dict[str, Any]]) -> str:
 def iso_filter(moment: Moment) -> str:
     moment = as_datetime(moment)
     return moment.isoformat() if moment else ""
+
+
+@bp.app_template_filter("attachment_chips")
+def attachment_chips_filter(metadata: Any, chips: Any) -> list[Any]:
+    """The chips (ui/attachments.py) of the files a message's metadata names, in its order."""
+    found = chips if isinstance(chips, dict) else {}
+    return [found[attachment_id] for attachment_id in attachment_ids(metadata) if attachment_id in found]
+
+
+@bp.app_context_processor
+def composer_limits() -> dict[str, Any]:
+    """Limits the composer's script checks before sending (the server checks them again)."""
+    return {"max_attachments": MAX_ATTACHMENTS_PER_MESSAGE}

@@ -2,10 +2,12 @@
 
 The composer stores the user's message first (composer.py); the page's script then asks this
 route to answer it and reads the reply as newline-delimited JSON (static/assistant.js). A
-plain form (no script) gets the whole reply before the redirect back to the chat. A retry is
-the same request for the same message. The reader's Stop aborts the script's request: the
-server sees the client go, and stores the partial reply as incomplete (ReplyStream.close);
-the script then reads what was stored through `items_after`, so the page shows stored order.
+plain form (no script) gets the whole reply before the redirect back to the chat. A retry, or a
+regenerate, is the same request for the same message: the new reply is another version of the
+earlier ones, and replaces those that are only failure notices (assistant/service.py). The
+reader's Stop aborts the script's request: the server sees the client go, and stores the
+partial reply as incomplete (ReplyStream.close); the script then reads what was stored through
+`items_after` (the branch after its question), so the page shows stored order.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, current_app, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, current_app, jsonify, redirect, request, stream_with_context, url_for
 
 from ..assistant.streaming import ReplyStream, ndjson_event
 from ..assistant import ReplyFailed
 from ..errors import InvalidRequest, error_body
 from ..services import chat_store, reply_service
 from . import bp
+from .attachments import chips_for
+from .rendering import item_html
 from .sessions import current_user_id, login_required
 
 log = logging.getLogger("chatapp")
@@ -33,12 +37,19 @@ def wants_stream() -> bool:
 
 
 def page_event(name: str, data: dict[str, Any]) -> str:
-    """An NDJSON line; the final item also comes rendered, the way the page shows it."""
+    """An NDJSON line; the final item also comes rendered, the way the page shows it (with its
+    versions: a regenerated reply shows `< 2/2 >`)."""
     if name == "assistant":
-        data = {"item": data, "html": render_template("_item.html", item=data)}
+        data = {"item": data, "html": reply_html(data)}
     elif name == "error" and data.get("assistant"):
-        data = {**data, "html": render_template("_item.html", item=data["assistant"])}
+        data = {**data, "html": reply_html(data["assistant"])}
     return ndjson_event(name, data)
+
+
+def reply_html(item: dict[str, Any]) -> str:
+    """A stored reply, the last item of the branch, as the page shows it."""
+    shown = chat_store().get_branch_item(current_user_id(), item["thread_id"], item["id"])
+    return item_html(shown, is_last=True)
 
 
 @bp.post("/t/<thread_id>/reply")
@@ -55,7 +66,7 @@ def reply(thread_id: str):
         answer = reply_service().reply_to(current_user_id(), thread_id, item_id)
     except ReplyFailed as failure:
         body = error_body(failure.code, failure.message)
-        body["html"] = render_template("_item.html", item=failure.assistant_item)
+        body["html"] = reply_html(failure.assistant_item.to_dict())
         return jsonify(body), failure.status
     stream = ReplyStream(current_app._get_current_object(), answer, page_event)
     response = Response(
@@ -79,9 +90,15 @@ def answer_whole(thread_id: str, item_id: str) -> None:
 @bp.get("/t/<thread_id>/items")
 @login_required
 def items_after(thread_id: str):
-    """The chat's items after the item `after`, with their HTML, for the page's script."""
-    page = chat_store().list_items(
-        current_user_id(), thread_id, after=request.args.get("after") or None, limit=ITEMS_AFTER_PAGE
+    """The items of the chat's branch after the item `after`, with their HTML, for the page's script."""
+    store, user_id = chat_store(), current_user_id()
+    page = store.list_branch(
+        user_id, thread_id, after=request.args.get("after") or None, limit=ITEMS_AFTER_PAGE, order="asc"
     )
-    items = [{"item": item.to_dict(), "html": render_template("_item.html", item=item)} for item in page.data]
+    chips = chips_for(store, user_id, page.data)
+    last = len(page.data) - 1
+    items = [
+        {"item": item.to_dict(), "html": item_html(item, attachments=chips, is_last=index == last and not page.has_more)}
+        for index, item in enumerate(page.data)
+    ]
     return jsonify({"items": items, "has_more": page.has_more})

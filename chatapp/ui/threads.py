@@ -7,10 +7,11 @@ from typing import Optional
 
 from flask import flash, redirect, render_template, request, url_for
 
-from ..errors import Conflict, InvalidRequest
+from ..errors import Conflict, InvalidRequest, PayloadTooLarge
 from ..services import chat_store
 from ..store import ChatStore
 from . import bp
+from .attachments import chips_for
 from .composer import (
     check_message,
     composer_error,
@@ -53,22 +54,24 @@ def render_thread(
     draft: str = "",
     status: int = 200,
 ):
-    """The thread page: a keyset page of its newest items (or those before `before`, or those up
-    to and with `at`, a search hit), oldest first."""
+    """The thread page: a keyset page of the newest items of its branch (or those before `before`,
+    or the path up to and with `at`, a search hit, on whichever branch it is), oldest first, with
+    their versions and attachments."""
     store, user_id = chat_store(), current_user_id()
     thread = store.get_thread(user_id, thread_id)
     if at is not None:
-        hit = store.get_item(user_id, thread_id, at)
-        page = store.list_items(user_id, thread_id, order="desc", limit=ITEMS_PAGE - 1, after=at)
-        items = [*reversed(page.data), hit]
+        hit = store.get_branch_item(user_id, thread_id, at)
+        page = store.list_branch(user_id, thread_id, order="desc", limit=ITEMS_PAGE - 1, after=at)
+        shown = [hit, *page.data]
     else:
-        page = store.list_items(user_id, thread_id, order="desc", limit=ITEMS_PAGE, after=before)
-        items = list(reversed(page.data))
+        page = store.list_branch(user_id, thread_id, order="desc", limit=ITEMS_PAGE, after=before)
+        shown = page.data
     return (
         render_template(
             "thread.html",
             thread=thread,
-            items=items,
+            items=list(reversed(shown)),
+            attachments=chips_for(store, user_id, shown),
             earlier=page.after,
             paged_back=before is not None or at is not None,
             error=error,
@@ -113,16 +116,18 @@ def thread_again(error: InvalidRequest):
 @shows_form_again(home_again)
 @login_required
 def create_thread():
-    """Start a chat with its first message (and, for a plain form, its reply); a resubmitted form
-    lands in the same chat."""
+    """Start a chat with its first message and its files (and, for a plain form, its reply); a
+    resubmitted form lands in the same chat."""
     store, user_id = chat_store(), current_user_id()
     content = request.form.get("content", "")
     try:
         check_message(content)
         with store.transaction():  # the chat and its first message, or neither: no empty chats
             thread_id = _start_thread(store, user_id, request.form.get("thread_id") or None)
-            item, new_item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
-    except InvalidRequest as error:
+            item, new_item = post_user_message(
+                store, user_id, thread_id, content, request.form.get("item_id"), request.files.getlist("files")
+            )
+    except (InvalidRequest, PayloadTooLarge) as error:
         return composer_error(error, content, render_home)
     # After the unit of work: the reply (for a plain form) reads and stores in transactions of its own.
     return sent_response(store.get_thread(user_id, thread_id), item, new_item=new_item, new_thread=True)
@@ -138,8 +143,8 @@ def _start_thread(store: ChatStore, user_id: str, thread_id: Optional[str]) -> s
 @bp.get("/t/<thread_id>")
 @login_required
 def thread(thread_id: str):
-    """A chat: its newest messages, oldest at top; "Load earlier" pages back by keyset; `at` shows
-    the page that ends with that message (a search result)."""
+    """A chat: the newest messages of its branch, oldest at top; "Load earlier" pages back by keyset;
+    `at` shows the path that ends with that message (a search result)."""
     return render_thread(thread_id, before=request.args.get("before") or None, at=request.args.get("at") or None)
 
 
@@ -147,12 +152,14 @@ def thread(thread_id: str):
 @shows_form_again(thread_again)
 @login_required
 def send_message(thread_id: str):
-    """Append the user's message to the chat (and, for a plain form, its reply)."""
+    """Append the user's message and its files to the chat (and, for a plain form, its reply)."""
     store, user_id = chat_store(), current_user_id()
     content = request.form.get("content", "")
     try:
-        item, new_item = post_user_message(store, user_id, thread_id, content, request.form.get("item_id"))
-    except InvalidRequest as error:
+        item, new_item = post_user_message(
+            store, user_id, thread_id, content, request.form.get("item_id"), request.files.getlist("files")
+        )
+    except (InvalidRequest, PayloadTooLarge) as error:
         return composer_error(error, content, functools.partial(render_thread, thread_id))
     return sent_response(store.get_thread(user_id, thread_id), item, new_item=new_item)
 
