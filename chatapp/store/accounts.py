@@ -17,7 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..ids import new_id
 from ..models import ApiToken, User, utcnow
-from .transactions import dialect_insert, reads, run
+from .transactions import dialect_insert, reads_on_primary, run
 
 users = User.__table__
 tokens = ApiToken.__table__
@@ -95,7 +95,7 @@ class AccountStore:
         run(self.session, insert, write=True, retry=False)
         return record
 
-    @reads
+    @reads_on_primary
     def authenticate(self, email: str, password: str) -> Optional[UserRecord]:
         """The user for this email and password, or None, without telling which was wrong."""
         row = self.session.execute(
@@ -109,7 +109,7 @@ class AccountStore:
             return None
         return UserRecord(row.id, row.email, row.external_id, row.created_at)
 
-    @reads
+    @reads_on_primary
     def get_user(self, user_id: str) -> UserRecord:
         row = self.session.execute(
             sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at).where(users.c.id == user_id)
@@ -118,7 +118,7 @@ class AccountStore:
             raise NotFound("User not found.")
         return UserRecord(*row)
 
-    @reads
+    @reads_on_primary
     def find_user_by_email(self, email: str) -> UserRecord:
         row = self.session.execute(
             sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at).where(
@@ -171,7 +171,7 @@ class AccountStore:
         run(self.session, lambda: self.session.execute(insert), write=True, retry=False)
         return record, plain
 
-    @reads
+    @reads_on_primary
     def list_tokens(self, user_id: str) -> list[TokenRecord]:
         rows = self.session.execute(
             sa.select(tokens.c.id, tokens.c.name, tokens.c.created_at, tokens.c.last_used_at, tokens.c.revoked_at)
@@ -189,7 +189,7 @@ class AccountStore:
         if run(self.session, lambda: self.session.execute(revoke), write=True, retry=False).rowcount == 0:
             raise NotFound("Token not found.")
 
-    @reads
+    @reads_on_primary
     def user_for_token(self, plain: str) -> Optional[str]:
         """The user id a live token belongs to, or None for an unknown or revoked token."""
         if not plain.startswith(TOKEN_PREFIX):

@@ -17,7 +17,7 @@ from .base import StoreBase
 from .json_pages import ITEM_PAGE_STATEMENTS
 from .records import ITEM_COLUMNS, UNSET, ItemRecord, Page, items, threads
 from .threads import owned_thread
-from .transactions import reads, run
+from .transactions import on_primary, reads, run
 
 TITLE_FROM_MESSAGE_CHARS = 80
 
@@ -83,7 +83,7 @@ class ItemStore(StoreBase):
             "title": title or None,
         }
         append = self._append_postgres if self._postgres else self._append_sqlite
-        return run(self.session, lambda: append(values), write=True, retry=True)
+        return run(self.session, lambda: append(values), write=True, retry=True, user_id=user_id)
 
     def _append_postgres(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
         params = dict(values, content=_json(values["content"]), metadata=_json(values["metadata"]))
@@ -174,7 +174,8 @@ class ItemStore(StoreBase):
         self, user_id: str, thread_id: str, item_id: str, *, content: Any = UNSET, metadata: Any = UNSET
     ) -> ItemRecord:
         """Change an item's content and/or metadata; its seq, type and role stay."""
-        current = self.get_item(user_id, thread_id, item_id)
+        with on_primary(self.session):  # the item as the write will find it
+            current = self.get_item(user_id, thread_id, item_id)
         values: dict[str, Any] = {}
         if content is not UNSET:
             values["content"] = content
@@ -186,12 +187,12 @@ class ItemStore(StoreBase):
         if not values:
             return current
         statement = items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
-        return self._write_one(ItemRecord, statement, "Item")
+        return self._write_one(user_id, ItemRecord, statement, "Item")
 
     def _update_item_row(self, user_id: str, thread_id: str, item_id: str, values: dict[str, Any]) -> Optional[sa.Row]:
-        return self._execute(
-            items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
-        ).first()
+        """Inside a unit of work (save_item): the UPDATE of one item, RETURNING it, or None."""
+        statement = items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
+        return run(self.session, lambda: self._execute(statement).first(), write=True, retry=False, user_id=user_id)
 
     @reads
     def get_item(self, user_id: str, thread_id: str, item_id: str) -> ItemRecord:
@@ -290,7 +291,7 @@ class ItemStore(StoreBase):
                 raise InvalidRequest("Unknown cursor: no such item for `after`.", {"field": "after"})
 
     def delete_item(self, user_id: str, thread_id: str, item_id: str) -> None:
-        self._delete(items.delete().where(owned_item(user_id, thread_id, item_id)), "Item")
+        self._delete(user_id, items.delete().where(owned_item(user_id, thread_id, item_id)), "Item")
 
     def check_item(self, type: str, role: Optional[str], content: Any, metadata: Any) -> dict[str, Any]:
         """An item's rules: a type name, a known role, and for messages a role and non-empty text
