@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from .config import mask_url
 from .errors import ChatError, DatabaseUnavailable
 from .extensions import db
-from .health import database_status
+from .health import database_status, replica_statuses
 from .models import ApiToken, Attachment, Thread, ThreadItem, User
 from .services import account_store
 from .startup import CONNECTION_ERRORS, connection_error_message
@@ -84,7 +84,32 @@ def doctor() -> None:
     if not status.at_head:
         fail(f"migrations are not at head (current: {current}; head: {head}): run `flask db upgrade`")
     click.echo(f"migrations: at head ({head})")
+    if current_app.config.get("DB_REPLICA_URIS"):
+        check_replicas(current_app.config["DB_REPLICAS"])
     click.secho("ok", fg="green")
+
+
+def check_replicas(settings: Any) -> None:
+    """One line per read replica: reachable, version, lag; exits non-zero after them when one is unusable."""
+    click.echo(
+        f"replicas:   pool size={settings.pool_size} each, wait={settings.wait_ms} ms, "
+        f"max lag={settings.max_lag_seconds:g}s"
+    )
+    problems = []
+    for status in replica_statuses(max_wait=settings.max_lag_seconds):
+        if not status.reachable:
+            line = f"unreachable: {status.error}"
+        elif not status.in_recovery:
+            line = f"{status.server}, NOT a replica (pg_is_in_recovery() is false)"
+        elif status.lag_seconds is None:
+            line = f"{status.server}, reachable, lag more than {settings.max_lag_seconds:g} s"
+        else:
+            line = f"{status.server}, reachable, lag {status.lag_seconds * 1000:.0f} ms"
+        if status.error or not status.in_recovery or status.lag_seconds is None:
+            problems.append(status.name)
+        click.echo(f"{status.name}: {line}")
+    if problems:
+        fail(f"{', '.join(problems)} cannot serve reads now: the primary serves them meanwhile")
 
 
 @chat.command()

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from ..errors import Unauthorized
 from ..services import account_store
@@ -84,4 +84,5 @@ def authenticate() -> str:
         if user_id is None:
             raise Unauthorized("The API token is unknown or revoked.")
         cache.put(token_hash, user_id)
+    g.api_user_id = user_id  # chatapp.consistency names this user's last write position
     return user_id

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 from flask import Response, current_app, request
 from pydantic import BaseModel, Field
 
+from ..consistency import HEADER as CONSISTENCY_HEADER, consistency_event
 from ..services import reply_service
 from ..assistant.streaming import ReplyStream, sse_event
 from .registry import api
@@ -59,7 +60,9 @@ def wants_event_stream(body: MessageCreate) -> bool:
                             "event (the stored user item), any number of `delta` events "
                             '(`{"text": "..."}`), then either one `assistant` event (the stored '
                             'reply item) or one `error` event (`{"error": {"code", "message"}, '
-                            '"status", "assistant": the stored item}`).'
+                            '"status", "assistant": the stored item}`). With read replicas, a last '
+                            f'`consistency` event (`{{"position": "0/16B3748"}}`) follows: the position to send '
+                            f"back in the {CONSISTENCY_HEADER} header so that reads on any instance show the stored reply."
                         ),
                     }
                 }
@@ -83,7 +86,7 @@ def post_message(user_id: str, thread_id: str, body: MessageCreate) -> Any:
     """
     reply = reply_service().start(user_id, thread_id, body.content, item_id=body.id)
     if wants_event_stream(body):
-        stream = ReplyStream(current_app._get_current_object(), reply, sse_event)
+        stream = ReplyStream(current_app._get_current_object(), reply, sse_event, lambda: consistency_event(user_id))
         return Response(
             stream,
             mimetype=EVENT_STREAM,
