@@ -146,6 +146,7 @@ class ReplicaSet:
         # (monotonic time, primary WAL position): the primary was at least there by then.
         self._samples: deque[tuple[float, int]] = deque(maxlen=10_000)
         self._samples_lock = threading.Lock()
+        self._rotation_lock = threading.Lock()
         self._turn = itertools.count()
         self._reset_process_state()
         _LIVE.add(self)
@@ -284,15 +285,20 @@ class ReplicaSet:
         if replica.lag is not None and replica.lag > self.max_lag_seconds:
             self._out(replica, f"lagging {replica.lag:.1f} s behind the primary (limit DB_REPLICA_MAX_LAG_SECONDS={self.max_lag_seconds:g})")
         elif not replica.in_rotation:
-            replica.in_rotation, replica.problem = True, None
+            with self._rotation_lock:
+                replica.in_rotation, replica.problem = True, None
             log.info("%s is back in rotation (replayed %s)", replica.name, replay)
 
     def _out(self, replica: Replica, problem: str, forget_replay: bool = False) -> None:
-        if forget_replay:
+        with self._rotation_lock:  # one warning per outage, however many threads notice it
+            was_down = not replica.in_rotation and replica.replay is None
+            replica.problem = problem
+            leaving, replica.in_rotation = replica.in_rotation, False
+        if forget_replay:  # unreachable or not a replica: what it had replayed means nothing now
             replica.observe(None, self.clock())
-        replica.problem = problem
-        if replica.in_rotation:
-            replica.in_rotation = False
+        if forget_replay and not was_down:
+            replica.engine.dispose()  # its pooled connections are dead: fresh ones when it is back
+        if leaving:
             log.warning("%s is out of rotation: %s; its reads go to the primary until it is healthy again", replica.name, problem)
 
     # -- the probe thread --------------------------------------------------------------------
