@@ -28,12 +28,18 @@ SESSION_KEY = "consistency"
 EXTENSION = "chatapp.replicas"
 
 
-def configure_replicas(app: Flask) -> None:
-    """One pool per replica (DB_REPLICA_POOL_SIZE), attached to the primary engine; the hooks that
-    carry positions. Runs in an app context; connects to nothing."""
+def configure_consistency(app: Flask) -> None:
+    """The API's position header is checked on every request (it is part of the API); with read
+    replicas, their pools and the hooks that carry positions. Runs in an app context; connects
+    to nothing."""
+    app.before_request(_carry_position)
     urls = app.config.get("DB_REPLICA_URIS") or []
-    if not urls:
-        return
+    if urls:
+        configure_replicas(app, urls)
+
+
+def configure_replicas(app: Flask, urls: list[str]) -> None:
+    """One pool per replica (DB_REPLICA_POOL_SIZE), attached to the primary engine."""
     settings = app.config["DB_REPLICAS"]
     pool = app.config["DB_POOL"]
     replica_pool = pool.model_copy(update={"size": settings.pool_size})
@@ -47,7 +53,6 @@ def configure_replicas(app: Flask) -> None:
     replicas = ReplicaSet(db.engine, engines, wait_ms=settings.wait_ms, max_lag_seconds=settings.max_lag_seconds)
     attach(db.engine, replicas)
     app.extensions[EXTENSION] = replicas
-    app.before_request(_carry_position)
     app.after_request(_tell_position)
     app.teardown_request(_drop_position)
 
@@ -67,6 +72,8 @@ def _carry_position() -> None:
             raise InvalidRequest(
                 f"{HEADER} must be a position this API sent in that header, such as 0/16B3748.", {"field": HEADER}
             )
+    if EXTENSION not in current_app.extensions:
+        return  # no replicas: every read is on the primary already
     stored = session.get(SESSION_KEY)
     if stored:
         position = later(position, parse_lsn(stored))

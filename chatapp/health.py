@@ -15,8 +15,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app
 
+from .consistency import replica_set
 from .errors import error_body
 from .extensions import db
+from .positions import parse_lsn
+from .replicas import PRIMARY_POSITION, REPLAY_POSITION, first_line, query_one
 
 bp = Blueprint("health", __name__)
 
@@ -88,10 +91,6 @@ class ReplicaStatus:
 def replica_statuses(max_wait: float) -> list[ReplicaStatus]:
     """Each read replica: reachable, its version, in recovery, and its lag, measured as how long it
     takes to replay the position the primary has when the check starts (waiting up to `max_wait`)."""
-    from .consistency import replica_set
-    from .replicas import PRIMARY_POSITION, REPLAY_POSITION, first_line, query_one
-    from .positions import parse_lsn
-
     replicas = replica_set()
     if replicas is None:
         return []

@@ -145,14 +145,18 @@ class ReplicaSet:
         self.positions = WritePositions(clock=clock)
         # (monotonic time, primary WAL position): the primary was at least there by then.
         self._samples: deque[tuple[float, int]] = deque(maxlen=10_000)
-        self._samples_lock = threading.Lock()
-        self._rotation_lock = threading.Lock()
         self._turn = itertools.count()
         self._reset_process_state()
         _LIVE.add(self)
 
     def _reset_process_state(self) -> None:
-        """What does not survive a fork: the probe thread and its events."""
+        """What does not survive a fork: the probe thread, its events, and locks another thread
+        of the parent may have held."""
+        self._samples_lock = threading.Lock()
+        self._rotation_lock = threading.Lock()
+        self.positions._lock = threading.Lock()
+        for replica in self.replicas:
+            replica._refresh, replica._refreshing = threading.Condition(), False
         self._thread: Optional[threading.Thread] = None
         self._start_lock = threading.Lock()
         self._wake = threading.Event()
