@@ -73,7 +73,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from bench import http_bench, link_bench, machine, pagination, peer_bench, report, statements, store_bench
+    from bench import http_bench, link_bench, machine, pagination, peer_bench, replica_bench, report, statements, store_bench
     from bench.seed import seed
 
     ensure_wrk()
@@ -116,6 +116,11 @@ def main() -> None:
         step(f"HTTP over a {args.link_delay_ms:g} ms-each-way link (tests/pgproxy.py): round trips, then wrk")
         results["link"] = link_bench.run(
             seeded, delay_ms=args.link_delay_ms, rounds=1 if args.quick else 3, seconds=2 if args.quick else 8
+        )
+        step("read replicas: a private primary and its streaming replica (skipped without pg_basebackup)")
+        results["replicas"] = replica_bench.run(
+            rounds=1 if args.quick else 3, seconds=3 if args.quick else 8, delay_ms=args.link_delay_ms,
+            link_requests=40 if args.quick else 100,
         )
     finally:
         if not args.keep_database:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from bench.common import BENCH_SECRET_KEY, DATABASE_URL, INSTANCE_PATH, ROOT
 
@@ -46,11 +46,17 @@ def gunicorn_command(app_name: str, port: int, gunicorn_args: Sequence[str] = ()
 
 @contextmanager
 def served(
-    app_name: str, *, database_url: str = DATABASE_URL, gunicorn_args: Sequence[str] = (), label: str = ""
+    app_name: str,
+    *,
+    database_url: str = DATABASE_URL,
+    gunicorn_args: Sequence[str] = (),
+    label: str = "",
+    env: Mapping[str, str] = {},
 ) -> Iterator[str]:
     """Run one app under gunicorn; yields its base URL and stops it afterwards.
 
-    `label` only names the log file (instance/bench/gunicorn-APP[-LABEL].log).
+    `label` only names the log file (instance/bench/gunicorn-APP[-LABEL].log); `env` adds
+    variables (e.g. DATABASE_REPLICA_URLS).
     """
     port = free_port()
     env = {
@@ -59,6 +65,7 @@ def served(
         "DATABASE_URL": database_url,
         "CHATAPP_INSTANCE_PATH": str(INSTANCE_PATH),
         "SECRET_KEY": BENCH_SECRET_KEY,
+        **env,
     }
     INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
     log_path = INSTANCE_PATH / f"gunicorn-{app_name}{'-' + label if label else ''}.log"

@@ -96,66 +96,21 @@ def check_replicas(settings: Any) -> None:
         f"max lag={settings.max_lag_seconds:g}s"
     )
     problems = []
+    with db.engine.connect() as connection:
+        if connection.execute(sa.text("SHOW synchronous_commit")).scalar() == "off":
+            problems.append("synchronous_commit is off on the primary: set it to on, read-your-writes depends on it")
     for status in replica_statuses(max_wait=settings.max_lag_seconds):
         if not status.reachable:
-            line = f"unreachable: {status.error}"
+            line, problem = f"unreachable: {status.error}", "is unreachable"
         elif not status.in_recovery:
-            line = f"{status.server}, NOT a replica (pg_is_in_recovery() is false)"
+            line, problem = f"{status.server}, NOT a replica (pg_is_in_recovery() is false)", "is not a replica"
         elif status.lag_seconds is None:
             line = f"{status.server}, reachable, lag more than {settings.max_lag_seconds:g} s"
+            problem = f"lags more than {settings.max_lag_seconds:g} s"
         else:
-            line = f"{status.server}, reachable, lag {status.lag_seconds * 1000:.0f} ms"
-        if status.error or not status.in_recovery or status.lag_seconds is None:
-            problems.append(status.name)
+            line, problem = f"{status.server}, reachable, lag {status.lag_seconds * 1000:.0f} ms", None
         click.echo(f"{status.name}: {line}")
+        if problem:
+            problems.append(f"{status.name} {problem}: the primary serves its reads")
     if problems:
-        fail(f"{', '.join(problems)} cannot serve reads now: the primary serves them meanwhile")
-
-
-@chat.command()
-@database_command
-def stats() -> None:
-    """Count users, threads, items and attachments."""
-    try:
-        counts = run(db.session, row_counts, write=False, retry=True)
-    except ChatError as exc:
-        fail(describe(exc))
-    for name, count in counts.items():
-        click.echo(f"{name}: {count}")
-
-
-def row_counts() -> dict[str, int]:
-    """Rows per table: an operator's view of the whole database, not a user's, so not the store's."""
-    return {
-        name: db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
-        for name, model in COUNTED_TABLES.items()
-    }
-
-
-@chat.command("create-user")
-@click.argument("email")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@database_command
-def create_user(email: str, password: str) -> None:
-    """Create a user who can log in with EMAIL and the password."""
-    try:
-        user = account_store().create_user(email, password)
-    except ChatError as exc:
-        fail(describe(exc))
-    click.echo(f"created user {user.email} ({user.id})")
-
-
-@chat.command("create-token")
-@click.argument("email")
-@click.option("--name", default="CLI token", show_default=True, help="A label for the token.")
-@database_command
-def create_token(email: str, name: str) -> None:
-    """Create an API token for EMAIL and print it once."""
-    accounts = account_store()
-    try:
-        user = accounts.find_user_by_email(email)
-        record, plain = accounts.create_token(user.id, name)
-    except ChatError as exc:
-        fail(describe(exc))
-    click.echo(plain)
-    click.echo(f"token {record.id} ({record.name}) for {user.email}; it is shown only this once.", err=True)
+        fail("; ".join(problems))

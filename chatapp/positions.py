@@ -23,7 +23,7 @@ PINNED = 2**64
 
 def parse_lsn(text: str) -> Optional[int]:
     """The LSN `text` ("16/B374D848") as a number, or None when it is not one."""
-    match = LSN_PATTERN.match(text or "")
+    match = LSN_PATTERN.fullmatch(text or "")  # `$` alone would let a final newline through
     if match is None:
         return None
     return (int(match[1], 16) << 32) | int(match[2], 16)

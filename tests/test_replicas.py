@@ -4,11 +4,13 @@ where each read goes and what it costs on the wire, read-your-writes through the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -17,7 +19,7 @@ from api_client import BASE, ApiClient
 from chatapp.consistency import HEADER, replica_set
 from chatapp.extensions import db
 from chatapp.positions import parse_lsn
-from chatapp.replicas import ReplicaSet
+from chatapp.replicas import PRIMARY_POSITION, ReplicaSet
 from conftest import make_app
 from pgcluster import PrivateCluster
 from pgproxy import PgProxy
@@ -138,7 +140,7 @@ def test_a_write_costs_one_more_round_trip_for_its_position(app, databases):
 
     assert response.status_code == 201
     assert (wire.primary, wire.replica) == (2, 0), wire.primary_statements
-    assert wire.primary_statements[-1] == "SELECT pg_current_wal_lsn()::text"
+    assert wire.primary_statements[-1] == PRIMARY_POSITION
     position = parse_lsn(response.headers[HEADER])
     assert position is not None and position <= databases.primary.current_position()
 
@@ -330,7 +332,7 @@ def test_a_stopped_replica_hands_its_reads_to_the_primary_and_comes_back(app, da
         doctor = app.test_cli_runner().invoke(args=["chat", "doctor"])
         assert doctor.exit_code == 1
         assert "read replica 1 (" in doctor.output and ": unreachable: " in doctor.output
-        assert "cannot serve reads now: the primary serves them meanwhile" in doctor.output
+        assert "is unreachable: the primary serves its reads" in doctor.output
         replicas.probe()  # still down: no second warning
         assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
     finally:
@@ -342,3 +344,28 @@ def test_a_stopped_replica_hands_its_reads_to_the_primary_and_comes_back(app, da
         assert alice.get(f"/threads/{thread_id}/items").status_code == 200
     assert (wire.primary, wire.replica) == (0, 1)
     assert any("is back in rotation" in r.getMessage() for r in caplog.records)
+
+
+def test_chatkit_loads_read_the_replica_and_see_their_own_writes(app, databases):
+    chatkit = pytest.importorskip("chatapp.integrations.chatkit", reason="openai-chatkit is not installed")
+    from chatkit.types import ThreadMetadata
+
+    store = chatkit.ChatKitStore(app)
+    context = {"user_id": f"host-{secrets.token_hex(4)}"}
+    thread = ThreadMetadata(id=f"thr_{secrets.token_hex(6)}", title="from chatkit", created_at=datetime.now(timezone.utc))
+
+    async def save_then_load():
+        await store.save_thread(thread, context)
+        return await store.load_threads(10, None, "asc", context)
+
+    with Wire(databases) as wire:
+        page = asyncio.run(save_then_load())
+    assert [t.id for t in page.data] == [thread.id]  # its own write, from the primary
+    assert wire.replica == 0
+
+    caught_up(databases, app)
+    with Wire(databases) as wire:
+        page = asyncio.run(store.load_threads(10, None, "asc", context))
+    assert [t.title for t in page.data] == ["from chatkit"]
+    assert wire.replica == 1  # the load itself; the primary only looked the host's user up
+    assert wire.primary_statements and all("users" in statement for statement in wire.primary_statements)

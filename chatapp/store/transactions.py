@@ -181,8 +181,7 @@ def run(
         return operation()  # a read inside a read running on a replica joins it there
     if write:
         result = _run_on_primary(session, operation, write=True, retry=retry, routed=True)
-        session.info[WROTE] = True  # this session's later reads stay on the primary
-        if user_id is not None:
+        if user_id is not None:  # (account writes have no user here: their reads are on the primary)
             _remember_write(session, replicas, {user_id})
         return result
     if replica:
@@ -313,7 +312,7 @@ def _remember_write(session: Session, replicas: ReplicaSet, users: set[str]) -> 
     it for the writing users; their reads must see it, here and, through the position they
     carry, on every instance."""
     started = time.monotonic()
-    session.info[WROTE] = True
+    session.info[WROTE] = True  # this session's later reads stay on the primary
     try:
         position = _primary_position(session)
     except sa.exc.SQLAlchemyError:
@@ -336,7 +335,7 @@ def _primary_position(session: Session) -> int:
     text = session.connection().exec_driver_sql(PRIMARY_POSITION).scalar()
     position = parse_lsn(text)
     if position is None:
-        raise RuntimeError(f"pg_current_wal_lsn() answered {text!r}")
+        raise RuntimeError(f"{PRIMARY_POSITION} answered {text!r}")
     return position
 
 
