@@ -74,9 +74,10 @@ def _carry_position() -> None:
             )
     if EXTENSION not in current_app.extensions:
         return  # no replicas: every read is on the primary already
-    stored = session.get(SESSION_KEY)
-    if stored:
-        position = later(position, parse_lsn(stored))
+    if _browser():
+        stored = session.get(SESSION_KEY)
+        if stored:
+            position = later(position, parse_lsn(stored))
     if position is not None:
         g.chatapp_carried = carry(position)
 
@@ -87,9 +88,15 @@ def _drop_position(_error: Optional[BaseException] = None) -> None:
         uncarry(token)
 
 
+def _browser() -> bool:
+    """A browser's request, whose session may carry a position; the API's never touch the session
+    (no cookie, no `Vary: Cookie`)."""
+    return request.blueprint != "api"
+
+
 def acting_user() -> Optional[str]:
     """The request's user: the API token's, or the browser session's."""
-    return g.get("api_user_id") or session.get("user_id")
+    return g.get("api_user_id") or (session.get("user_id") if _browser() else None)
 
 
 def latest_position(user_id: str) -> Optional[str]:
@@ -111,7 +118,7 @@ def _tell_position(response: Response) -> Response:
     if text is None or (carried is not None and parse_lsn(text) <= carried):  # type: ignore[operator]
         return response
     response.headers[HEADER] = text
-    if session.get("user_id") == user_id:
+    if _browser() and session.get("user_id") == user_id:
         session[SESSION_KEY] = text
     return response
 

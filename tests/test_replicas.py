@@ -143,6 +143,7 @@ def test_a_write_costs_one_more_round_trip_for_its_position(app, databases):
     assert wire.primary_statements[-1] == PRIMARY_POSITION
     position = parse_lsn(response.headers[HEADER])
     assert position is not None and position <= databases.primary.current_position()
+    assert "Cookie" not in response.headers.get("Vary", "") and "Set-Cookie" not in response.headers  # the API has no session
 
 
 def test_the_writer_reads_its_write_from_the_primary_until_the_replica_replayed_it(app, databases):
