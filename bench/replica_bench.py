@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import statistics
 import time
+from datetime import datetime, timezone
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +100,28 @@ def read_path(setup: Setup) -> str:
     return f"/api/v1/threads/{setup.read_thread}/items?limit=50&order=desc"
 
 
+def worker_cpu_seconds(base: str) -> float:
+    """User + system CPU seconds of the gunicorn workers serving `base` (from /proc): the app's
+    own cost per request, which the other work on a shared machine barely changes."""
+    bind = base.removeprefix("http://")
+    processes = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        processes[int(entry.name)] = (cmdline, int(fields[1]), int(fields[11]) + int(fields[12]))
+    masters = {pid for pid, (cmdline, _, _) in processes.items() if bind.encode() in cmdline}
+    ticks = sum(cpu for pid, (_, parent, cpu) in processes.items() if parent in masters)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def throughput(setup: Setup, rounds: int, seconds: int) -> dict:
-    """wrk, 16 connections, read and append, alternating the two servers each round."""
+    """wrk, 16 connections, read and append, alternating the two servers each round; with the
+    workers' CPU per request."""
     runs: dict = {endpoint: {config: [] for config in CONFIGS} for endpoint in ("read", "append")}
     with served("chatapp", database_url=setup.primary_url, label="primary-only") as plain, served(
         "chatapp", database_url=setup.primary_url, label="replica", env={"DATABASE_REPLICA_URLS": setup.replica_url}
@@ -107,9 +129,13 @@ def throughput(setup: Setup, rounds: int, seconds: int) -> dict:
         urls = dict(zip(CONFIGS, (plain, routed)))
 
         def once(endpoint: str, config: str, duration: int) -> dict:
+            cpu = worker_cpu_seconds(urls[config])
             if endpoint == "read":
-                return run_wrk(urls[config] + read_path(setup), "get", setup.token, seconds=duration)
-            return run_wrk(urls[config] + "/", "post", setup.token, setup.threads_file, seconds=duration)
+                result = run_wrk(urls[config] + read_path(setup), "get", setup.token, seconds=duration)
+            else:
+                result = run_wrk(urls[config] + "/", "post", setup.token, setup.threads_file, seconds=duration)
+            result["app_cpu_ms"] = (worker_cpu_seconds(urls[config]) - cpu) * 1000 / max(result["requests"], 1)
+            return result
 
         for endpoint in runs:
             for config in CONFIGS:
@@ -121,7 +147,7 @@ def throughput(setup: Setup, rounds: int, seconds: int) -> dict:
                     runs[endpoint][config].append(result)
                     print(f"  replicas round {number + 1} {endpoint:6} {config:15} {result['req_per_s']:8.1f} req/s  "
                           f"p50 {result['latency_ms']['50']:.2f} ms  p99 {result['latency_ms']['99']:.2f} ms  "
-                          f"errors {result['errors']}", flush=True)
+                          f"app CPU {result['app_cpu_ms']:.2f} ms/request  errors {result['errors']}", flush=True)
     return runs
 
 
@@ -213,6 +239,7 @@ def sequential(base: str, setup: Setup, to_primary: PgProxy, to_replica: PgProxy
 
 
 def run(rounds: int = 3, seconds: int = 8, delay_ms: float = 1.0, link_requests: int = 100) -> dict:
+    load_average = os.getloadavg()
     reason = unavailable()
     if reason:
         print(f"bench: skipping the read-replica bench: {reason}", flush=True)
@@ -226,7 +253,9 @@ def run(rounds: int = 3, seconds: int = 8, delay_ms: float = 1.0, link_requests:
         reason = str(error).strip().splitlines()[0]
         print(f"bench: skipping the read-replica bench: {reason}", flush=True)
         return {"skipped": reason}
-    return {"seconds": seconds, "rounds": rounds, "runs": runs, "counts": counts, "delay_ms": delay_ms, "link": link}
+    measured = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return {"measured": measured, "seconds": seconds, "rounds": rounds, "runs": runs, "counts": counts,
+            "delay_ms": delay_ms, "link": link, "load_average": load_average}
 
 
 def median_of(runs: list[dict], key: str) -> float:
@@ -245,16 +274,21 @@ def markdown(results: dict) -> list[str]:
         "machine's cores. So the replica cannot add capacity here: what moves to it is work the same",
         "cores did before. The figures show the cost of routing, not a scale-out.",
         "",
-        f"wrk, 16 connections, {results['seconds']} s, {results['rounds']} alternating round(s), medians:",
+        f"Measured {results['measured']} (load average before: "
+        f"{', '.join(f'{value:.1f}' for value in results['load_average'])}; other work on the machine shows as "
+        "spread between rounds). wrk, 16 connections, "
+        f"{results['seconds']} s, {results['rounds']} alternating round(s), medians:",
         "",
-        "| endpoint | configuration | req/s | p50 ms | p99 ms |",
-        "|---|---|---|---|---|",
+        "| endpoint | configuration | req/s (min–max) | p50 ms | p99 ms | app CPU ms per request |",
+        "|---|---|---|---|---|---|",
     ]
     for endpoint in ("read", "append"):
         for config in CONFIGS:
             found = runs[endpoint][config]
-            lines.append(f"| {endpoint} | {config} | {median_of(found, 'req_per_s'):,.0f} | "
-                         f"{median_of(found, '50'):.2f} | {median_of(found, '99'):.2f} |")
+            low, high = min(run["req_per_s"] for run in found), max(run["req_per_s"] for run in found)
+            lines.append(f"| {endpoint} | {config} | {median_of(found, 'req_per_s'):,.0f} ({low:,.0f}–{high:,.0f}) | "
+                         f"{median_of(found, '50'):.2f} | {median_of(found, '99'):.2f} | "
+                         f"{statistics.median(run['app_cpu_ms'] for run in found):.2f} |")
     lines += [
         "",
         f"Where a run of {counts['requests']:,} reads went (`pg_stat_database.xact_commit` of each server): "

@@ -333,7 +333,9 @@ class ReplicaSet:
                 log.exception("probing the read replicas failed")
 
     def close(self) -> None:
-        """Stop the probe and close every replica connection (tests, shutdown)."""
+        """Stop the probe, close every replica connection and detach from the primary (tests, shutdown)."""
+        if _SETS.get(self.primary) is self:
+            del _SETS[self.primary]
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -366,6 +368,11 @@ def attach(primary: Engine, replicas: ReplicaSet) -> None:
 
 def replica_set_of(primary: Engine) -> Optional[ReplicaSet]:
     return _SETS.get(primary)
+
+
+def any_attached() -> bool:
+    """Whether any engine of this process has read replicas (when none has, nothing is routed)."""
+    return bool(_SETS)
 
 
 def _after_fork_in_child() -> None:

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, scoped_session
 
 from ..errors import ChatError, DatabaseUnavailable, SchemaMissing
 from ..positions import carried_position, later, parse_lsn
-from ..replicas import PRIMARY_POSITION, READ_ENGINE, Replica, ReplicaSet, first_line, replica_set_of
+from ..replicas import PRIMARY_POSITION, READ_ENGINE, Replica, ReplicaSet, any_attached, first_line, replica_set_of
 
 log = logging.getLogger("chatapp")
 
@@ -102,6 +102,8 @@ def in_unit(session: Session) -> bool:
 
 def replicas_of(session: Session) -> Optional[ReplicaSet]:
     """The read replicas of the session's primary, or None (the common case: none configured)."""
+    if not any_attached():
+        return None
     session = _actual(session)
     found = session.info.get(REPLICAS)
     if found is None:
