@@ -89,6 +89,55 @@ def doctor() -> None:
     click.secho("ok", fg="green")
 
 
+@chat.command()
+@database_command
+def stats() -> None:
+    """Count users, threads, items and attachments."""
+    try:
+        counts = run(db.session, row_counts, write=False, retry=True)
+    except ChatError as exc:
+        fail(describe(exc))
+    for name, count in counts.items():
+        click.echo(f"{name}: {count}")
+
+
+def row_counts() -> dict[str, int]:
+    """Rows per table: an operator's view of the whole database, not a user's, so not the store's."""
+    return {
+        name: db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+        for name, model in COUNTED_TABLES.items()
+    }
+
+
+@chat.command("create-user")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@database_command
+def create_user(email: str, password: str) -> None:
+    """Create a user who can log in with EMAIL and the password."""
+    try:
+        user = account_store().create_user(email, password)
+    except ChatError as exc:
+        fail(describe(exc))
+    click.echo(f"created user {user.email} ({user.id})")
+
+
+@chat.command("create-token")
+@click.argument("email")
+@click.option("--name", default="CLI token", show_default=True, help="A label for the token.")
+@database_command
+def create_token(email: str, name: str) -> None:
+    """Create an API token for EMAIL and print it once."""
+    accounts = account_store()
+    try:
+        user = accounts.find_user_by_email(email)
+        record, plain = accounts.create_token(user.id, name)
+    except ChatError as exc:
+        fail(describe(exc))
+    click.echo(plain)
+    click.echo(f"token {record.id} ({record.name}) for {user.email}; it is shown only this once.", err=True)
+
+
 def check_replicas(settings: Any) -> None:
     """One line per read replica: reachable, version, lag; exits non-zero after them when one is unusable."""
     click.echo(
