@@ -126,7 +126,7 @@ def throughput(setup: Setup, rounds: int, seconds: int) -> dict:
     with served("chatapp", database_url=setup.primary_url, label="primary-only") as plain, served(
         "chatapp", database_url=setup.primary_url, label="replica", env={"DATABASE_REPLICA_URLS": setup.replica_url}
     ) as routed:
-        urls = dict(zip(CONFIGS, (plain, routed)))
+        urls = dict(zip(CONFIGS, (plain, routed), strict=True))
 
         def once(endpoint: str, config: str, duration: int) -> dict:
             cpu = worker_cpu_seconds(urls[config])
@@ -178,7 +178,7 @@ def over_a_link(primary, replica, setup: Setup, delay_ms: float, requests: int) 
         to_replica = stack.enter_context(PgProxy("127.0.0.1", replica.port, delay_ms=delay_ms))
         primary_url = make_url(setup.primary_url).set(port=to_primary.port).render_as_string(hide_password=False)
         replica_url = make_url(setup.primary_url).set(port=to_replica.port).render_as_string(hide_password=False)
-        for config, env in zip(CONFIGS, ({}, {"DATABASE_REPLICA_URLS": replica_url})):
+        for config, env in zip(CONFIGS, ({}, {"DATABASE_REPLICA_URLS": replica_url}), strict=True):
             base = stack.enter_context(served("chatapp", database_url=primary_url, label=f"link-{len(env)}", env=env))
             results[config] = sequential(base, setup, to_primary, to_replica, requests)
     return results

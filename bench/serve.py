@@ -51,7 +51,7 @@ def served(
     database_url: str = DATABASE_URL,
     gunicorn_args: Sequence[str] = (),
     label: str = "",
-    env: Mapping[str, str] = {},
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Run one app under gunicorn; yields its base URL and stops it afterwards.
 
@@ -65,7 +65,7 @@ def served(
         "DATABASE_URL": database_url,
         "CHATAPP_INSTANCE_PATH": str(INSTANCE_PATH),
         "SECRET_KEY": BENCH_SECRET_KEY,
-        **env,
+        **(env or {}),
     }
     INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
     log_path = INSTANCE_PATH / f"gunicorn-{app_name}{'-' + label if label else ''}.log"
