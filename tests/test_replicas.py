@@ -5,6 +5,7 @@ where each read goes and what it costs on the wire, read-your-writes through the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import secrets
@@ -370,3 +371,21 @@ def test_chatkit_loads_read_the_replica_and_see_their_own_writes(app, databases)
     assert [t.title for t in page.data] == ["from chatkit"]
     assert wire.replica == 1  # the load itself; the primary only looked the host's user up
     assert wire.primary_statements and all("users" in statement for statement in wire.primary_statements)
+
+
+def test_a_streamed_reply_ends_with_the_position_of_what_it_stored(app, databases):
+    alice = ApiClient(app)
+    thread_id = alice.new_thread()["id"]
+    response = alice.post(f"/threads/{thread_id}/messages", json={"content": "hello", "stream": True})
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    events = [
+        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1].removeprefix("data: ")))
+        for block in response.get_data(as_text=True).strip().split("\n\n")
+    ]
+    assert [name for name, _ in events][-2:] == ["assistant", "consistency"]
+    final = parse_lsn(events[-1][1]["position"])
+    assert final >= parse_lsn(response.headers[HEADER])  # the reply was stored after the headers left
+    assert final == replicas_of(app).positions.get(alice.user_id)
+
+    other = alice.get(f"/threads/{thread_id}/items", headers={HEADER: events[-1][1]["position"]})
+    assert [item["role"] for item in other.get_json()["data"]] == ["user", "assistant"]
