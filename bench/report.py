@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from bench import report_issue11, report_issue15
+from bench import replica_bench, report_issue11, report_issue15
 from bench.summary import PERCENTILES, fmt, met, sample, wrk_summary
 
 PLOT_NAME = "benchmarks-latency.png"
@@ -207,6 +207,8 @@ def markdown(results: dict, plot_name: str) -> str:
         lines.append(
             f"| {app_name} | {c['requests']:,} | {c['new_connections']} | {c['per_request']:g} | {c['failed_requests']} |"
         )
+    if results.get("replicas"):
+        lines += ["", *replica_bench.markdown(results["replicas"])]
     lines += ["", *report_issue15.section(results), "## Data", ""]
     seed = results["seed"]
     lines += [

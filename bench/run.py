@@ -72,7 +72,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from bench import http_bench, import_bench, link_bench, machine, pagination, peer_bench, report, search_bench, statements, store_bench
+    from bench import http_bench, import_bench, link_bench, machine, pagination, peer_bench, replica_bench, report, search_bench, statements, store_bench
     from bench.seed import seed
 
     ensure_wrk()
@@ -115,6 +115,11 @@ def main() -> None:
         step(f"HTTP over a {args.link_delay_ms:g} ms-each-way link (tests/support/pgproxy.py): round trips, then wrk")
         results["link"] = link_bench.run(
             seeded, delay_ms=args.link_delay_ms, rounds=1 if args.quick else 3, seconds=2 if args.quick else 8
+        )
+        step("read replicas: a private primary and its streaming replica (skipped without pg_basebackup)")
+        results["replicas"] = replica_bench.run(
+            rounds=1 if args.quick else 3, seconds=3 if args.quick else 8, delay_ms=args.link_delay_ms,
+            link_requests=40 if args.quick else 100,
         )
         # Last: it adds about 300,000 messages (29,000 with --quick) that the other steps must not see.
         step("search latency, legacy import speed, export memory (issue #15)")

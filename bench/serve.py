@@ -8,7 +8,7 @@ app at another address of the bench database, e.g. through the link proxy (bench
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from bench.common import BENCH_SECRET_KEY, DATABASE_URL, INSTANCE_PATH
 from tests.support.servers import gunicorn_server
@@ -24,17 +24,23 @@ SYNC_WORKERS = ("-k", "sync", "-w", "5", "--threads", "1")
 
 @contextmanager
 def served(
-    app_name: str, *, database_url: str = DATABASE_URL, gunicorn_args: Sequence[str] = (), label: str = ""
+    app_name: str,
+    *,
+    database_url: str = DATABASE_URL,
+    gunicorn_args: Sequence[str] = (),
+    label: str = "",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Run one app under gunicorn (the tests' own helper); yields its base URL and stops it afterwards.
 
-    `label` only names the log file (instance/bench/gunicorn-APP[-LABEL].log).
+    `label` only names the log file (instance/bench/gunicorn-APP[-LABEL].log); `env` adds
+    variables (e.g. DATABASE_REPLICA_URLS).
     """
     INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
     with gunicorn_server(
         database_url,
         str(INSTANCE_PATH),
-        env={**GUNICORN_ENV, "SECRET_KEY": BENCH_SECRET_KEY},
+        env={**GUNICORN_ENV, "SECRET_KEY": BENCH_SECRET_KEY, **(env or {})},
         args=tuple(gunicorn_args),
         app_spec=APPS[app_name],
         log_name=f"{app_name}{'-' + label if label else ''}",

@@ -12,6 +12,7 @@ from . import models  # noqa: F401 - registers the tables on db.metadata
 from .api import bp as api_bp
 from .cli import chat
 from .config import Settings, load_settings
+from .consistency import configure_consistency
 from .errors import register_error_handlers
 from .extensions import configure_sqlite, csrf, db, limiter, migrate
 from .health import bp as health_bp
@@ -112,6 +113,7 @@ def configure_extensions(app: Flask) -> None:
             install_connect_retry(db.engine, pool.connect_timeout)
             install_idle_ping(db.engine, pool.ping_idle_seconds)
             install_autocommit_reset(db.engine)
+        configure_consistency(app)
 
 
 def configure_blueprints(app: Flask) -> None:

@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from .config import mask_url
 from .errors import ChatError, DatabaseUnavailable
 from .extensions import db
-from .health import database_status
+from .health import database_status, replica_statuses
 from .legacy.importer import LegacyImport, Report
 from .legacy.source import LegacySource, SourceError
 from .models import ApiToken, Attachment, Thread, ThreadItem, User
@@ -86,6 +86,8 @@ def doctor() -> None:
     if not status.at_head:
         fail(f"migrations are not at head (current: {current}; head: {head}): run `flask db upgrade`")
     click.echo(f"migrations: at head ({head})")
+    if current_app.config.get("DB_REPLICA_URIS"):
+        check_replicas(current_app.config["DB_REPLICAS"])
     click.secho("ok", fg="green")
 
 
@@ -207,3 +209,30 @@ def print_report(report: Report, dry_run: bool) -> None:
         click.secho(f"skipped {len(report.bad_rows)} rows:", fg="yellow", err=True)
         for row in report.bad_rows:
             click.echo(f"  {row.table} {row.legacy_id}: {row.reason}", err=True)
+
+
+def check_replicas(settings: Any) -> None:
+    """One line per read replica: reachable, version, lag; exits non-zero after them when one is unusable."""
+    click.echo(
+        f"replicas:   pool size={settings.pool_size} each, wait={settings.wait_ms} ms, "
+        f"max lag={settings.max_lag_seconds:g}s"
+    )
+    problems = []
+    with db.engine.connect() as connection:
+        if connection.execute(sa.text("SHOW synchronous_commit")).scalar() == "off":
+            problems.append("synchronous_commit is off on the primary: set it to on, read-your-writes depends on it")
+    for status in replica_statuses(max_wait=settings.max_lag_seconds):
+        if not status.reachable:
+            line, problem = f"unreachable: {status.error}", "is unreachable"
+        elif not status.in_recovery:
+            line, problem = f"{status.server}, NOT a replica (pg_is_in_recovery() is false)", "is not a replica"
+        elif status.lag_seconds is None:
+            line = f"{status.server}, reachable, lag more than {settings.max_lag_seconds:g} s"
+            problem = f"lags more than {settings.max_lag_seconds:g} s"
+        else:
+            line, problem = f"{status.server}, reachable, lag {status.lag_seconds * 1000:.0f} ms", None
+        click.echo(f"{status.name}: {line}")
+        if problem:
+            problems.append(f"{status.name} {problem}: the primary serves its reads")
+    if problems:
+        fail("; ".join(problems))

@@ -17,7 +17,7 @@ from flask.helpers import get_debug_flag
 from sqlalchemy.engine import make_url
 
 from .paths import INSTANCE_PATH_VARIABLE
-from .settings import AppSettings, AssistantSettings, ConfigError, PoolSettings, ProxySettings
+from .settings import AppSettings, AssistantSettings, ConfigError, PoolSettings, ProxySettings, ReplicaSettings
 
 NEON_HOST_SUFFIX = ".neon.tech"
 
@@ -26,8 +26,8 @@ def is_neon_host(host: str | None) -> bool:
     return bool(host) and (host.endswith(NEON_HOST_SUFFIX) or host == NEON_HOST_SUFFIX[1:])
 
 
-def normalize_database_url(raw: str) -> tuple[str, list[str]]:
-    """Return the SQLAlchemy URL for `raw` and the warnings to log about it.
+def normalize_database_url(raw: str, variable: str = "DATABASE_URL") -> tuple[str, list[str]]:
+    """Return the SQLAlchemy URL for `raw` (the value of `variable`) and the warnings to log about it.
 
     postgres:// and postgresql(+asyncpg):// become postgresql+psycopg2://; Neon hosts get
     sslmode=require unless an sslmode is given, and sslmode=disable toward Neon is refused.
@@ -40,13 +40,13 @@ def normalize_database_url(raw: str) -> tuple[str, list[str]]:
     try:
         url = make_url(raw)
     except Exception:
-        raise ConfigError("DATABASE_URL is not a valid database URL") from None
+        raise ConfigError(f"{variable} is not a valid database URL") from None
 
     backend, _, driver = url.drivername.partition("+")
     if backend == "postgresql":
         if driver and driver != "psycopg2":
             warnings.append(
-                f"DATABASE_URL uses the async driver '{driver}'; chatapp is synchronous and "
+                f"{variable} uses the async driver '{driver}'; chatapp is synchronous and "
                 "uses psycopg2 instead"
             )
         url = url.set(drivername="postgresql+psycopg2")
@@ -60,16 +60,45 @@ def normalize_database_url(raw: str) -> tuple[str, list[str]]:
                 query["sslmode"] = "require"
             elif sslmode in ("disable", "allow", "prefer"):
                 raise ConfigError(
-                    f"DATABASE_URL sets sslmode={sslmode} for the Neon host {url.host}; Neon "
+                    f"{variable} sets sslmode={sslmode} for the Neon host {url.host}; Neon "
                     "requires SSL. Use sslmode=require (or verify-full), or remove sslmode."
                 )
         url = url.set(query=query)
     elif backend != "sqlite":
         raise ConfigError(
-            f"DATABASE_URL has the scheme '{url.drivername}'; chatapp supports postgresql:// "
+            f"{variable} has the scheme '{url.drivername}'; chatapp supports postgresql:// "
             "(PostgreSQL, Neon) and sqlite://"
         )
     return url.render_as_string(hide_password=False), warnings
+
+
+def replica_urls(raw: str, primary_url: str) -> tuple[list[str], list[str]]:
+    """The read replicas' SQLAlchemy URLs from DATABASE_REPLICA_URLS (comma-separated), each
+    normalized like DATABASE_URL, and the warnings to log about them.
+
+    Replicas need a PostgreSQL primary and must be PostgreSQL themselves; the primary's own URL
+    is refused (its reads are not scaled out by reading it twice).
+    """
+    parts = [part.strip() for part in raw.split(",")]
+    if not any(parts):
+        return [], []
+    if make_url(primary_url).get_backend_name() != "postgresql":
+        raise ConfigError("DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL (the primary the replicas follow)")
+    urls: list[str] = []
+    warnings: list[str] = []
+    for number, part in enumerate(parts, 1):
+        if not part:
+            raise ConfigError(f"DATABASE_REPLICA_URLS has an empty entry (number {number}); separate URLs with one comma")
+        url, url_warnings = normalize_database_url(part, f"DATABASE_REPLICA_URLS entry {number}")
+        if make_url(url).get_backend_name() != "postgresql":
+            raise ConfigError(f"DATABASE_REPLICA_URLS entry {number} is not a postgresql:// URL: read replicas are PostgreSQL")
+        if url == primary_url:
+            raise ConfigError(f"DATABASE_REPLICA_URLS entry {number} is DATABASE_URL itself: name the read replicas' URLs")
+        if url in urls:
+            raise ConfigError(f"DATABASE_REPLICA_URLS names {mask_url(url)} twice")
+        urls.append(url)
+        warnings.extend(url_warnings)
+    return urls, warnings
 
 
 def mask_url(url: str) -> str:
@@ -227,6 +256,10 @@ def load_settings(instance_path: str, overrides: Optional[Mapping[str, Any]] = N
     cfg["SQLALCHEMY_DATABASE_URI"] = url
     cfg["DB_POOL"] = pool
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options_for(url, pool)
+    replicas = ReplicaSettings.from_env(overrides)
+    cfg["DB_REPLICAS"] = replicas
+    cfg["DB_REPLICA_URIS"], replica_warnings = replica_urls(replicas.urls, url)
+    settings.warnings.extend(replica_warnings)
 
     cfg["SECRET_KEY"] = app_settings.secret_key
     if not app_settings.secret_key:
@@ -261,5 +294,7 @@ def load_settings(instance_path: str, overrides: Optional[Mapping[str, Any]] = N
     cfg["ASSISTANT"] = assistant
     cfg["PROXY_FIX"] = proxy.model_dump()
     settings.database = f"Database: {mask_url(url)}"
+    if cfg["DB_REPLICA_URIS"]:
+        settings.database += "; read replicas: " + ", ".join(mask_url(replica) for replica in cfg["DB_REPLICA_URIS"])
     settings.infos.append(assistant.describe())
     return settings

@@ -6,10 +6,13 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from .replicas import ReplicaRoutingSession
 
 # Stable constraint names, so Alembic can find and alter them later.
 NAMING_CONVENTION = {
@@ -25,7 +28,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+class Session(ReplicaRoutingSession, FlaskSession):
+    """Flask-SQLAlchemy's session, which the store may point at a read replica for one read."""
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session, "expire_on_commit": False})
 migrate = Migrate(render_as_batch=True, compare_type=True)
 # CSRF tokens on every state-changing form (the token-authenticated JSON API is exempt).
 csrf = CSRFProtect()

@@ -1,4 +1,7 @@
-"""Liveness and readiness: /healthz, /readyz, and the database checks `flask chat doctor` shares."""
+"""Liveness and readiness: /healthz, /readyz, and the database checks `flask chat doctor` shares.
+
+/readyz checks the primary only: a read replica that fails hands its reads to the primary.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app
 
+from .consistency import replica_set
 from .errors import error_body
 from .extensions import db
+from .positions import parse_lsn
+from .replicas import PRIMARY_POSITION, REPLAY_POSITION, first_line, query_one
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("chatapp")
@@ -72,6 +78,48 @@ def _server_details(conn: sa.Connection) -> dict[str, str]:
         return {"server": f"PostgreSQL {version}", "ssl": ssl_text}
     version = conn.execute(sa.text("SELECT sqlite_version()")).scalar()
     return {"server": f"SQLite {version}", "ssl": "not applicable (local file)"}
+
+
+@dataclass
+class ReplicaStatus:
+    name: str
+    reachable: bool = False
+    error: Optional[str] = None
+    server: Optional[str] = None
+    in_recovery: bool = False
+    lag_seconds: Optional[float] = None  # None: still behind after the check's wait
+
+
+def replica_statuses(max_wait: float) -> list[ReplicaStatus]:
+    """Each read replica: reachable, its version, in recovery, and its lag, measured as how long it
+    takes to replay the position the primary has when the check starts (waiting up to `max_wait`)."""
+    replicas = replica_set()
+    if replicas is None:
+        return []
+    statuses = []
+    for replica in replicas.replicas:
+        status = ReplicaStatus(replica.name)
+        statuses.append(status)
+        try:
+            in_recovery, version = query_one(replica.engine, "SELECT pg_is_in_recovery(), current_setting('server_version')")
+            status.reachable, status.in_recovery, status.server = True, bool(in_recovery), f"PostgreSQL {version}"
+            if not in_recovery:
+                continue
+            (primary,) = query_one(db.engine, PRIMARY_POSITION)
+            target = parse_lsn(primary)
+            started = time.perf_counter()
+            while True:
+                (replay,) = query_one(replica.engine, REPLAY_POSITION)
+                waited = time.perf_counter() - started
+                if replay and parse_lsn(replay) >= target:  # type: ignore[operator]
+                    status.lag_seconds = waited
+                    break
+                if waited > max_wait:
+                    break
+                time.sleep(0.01)
+        except (sa.exc.SQLAlchemyError, replica.engine.dialect.loaded_dbapi.Error) as exc:
+            status.error = first_line(exc)
+    return statuses
 
 
 @bp.get("/healthz")

@@ -201,6 +201,18 @@ class PoolSettings(EnvironmentSettings):
     ping_idle_seconds: float = Field(5.0, ge=0, validation_alias="DB_PING_IDLE_SECONDS")
 
 
+class ReplicaSettings(EnvironmentSettings):
+    """Read replicas of the PostgreSQL database (streaming replicas, Neon read replicas); none by default."""
+
+    # Comma-separated URLs, each normalized like DATABASE_URL (chatapp.config.replica_urls).
+    urls: str = Field("", validation_alias="DATABASE_REPLICA_URLS", repr=False)
+    pool_size: int = Field(5, ge=1, validation_alias="DB_REPLICA_POOL_SIZE")
+    # How long a read after the user's own write may wait for a replica to replay it (0: go to
+    # the primary at once).
+    wait_ms: int = Field(50, ge=0, le=10_000, validation_alias="DB_REPLICA_WAIT_MS")
+    max_lag_seconds: float = Field(5.0, gt=0, validation_alias="DB_REPLICA_MAX_LAG_SECONDS")
+
+
 class ProxySettings(EnvironmentSettings):
     """How many reverse proxies in front set each X-Forwarded-* header (0: the header is ignored)."""
 

@@ -18,11 +18,12 @@ from chatapp.settings import (
     LoggingSettings,
     PoolSettings,
     ProxySettings,
+    ReplicaSettings,
     load_env_file,
 )
 from support.servers import ROOT
 
-SETTINGS_CLASSES = (AppSettings, PoolSettings, ProxySettings, AssistantSettings, GunicornSettings)
+SETTINGS_CLASSES = (AppSettings, PoolSettings, ReplicaSettings, ProxySettings, AssistantSettings, GunicornSettings)
 PATH_VARIABLES = {"CHATAPP_ENV_FILE", "CHATAPP_INSTANCE_PATH"}
 # Read by boot.sh and make bench, not by chatapp.
 OTHER_VARIABLES = {"MIGRATION_DATABASE_URL", "BENCH_SERVER_URL", "BENCH_DATABASE"}
@@ -154,6 +155,6 @@ def test_env_example_and_the_docs_name_every_variable():
     readme = (ROOT / "README.md").read_text()
     deploy = (ROOT / "docs" / "DEPLOY.md").read_text()
     in_tables = lambda text: set(re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(line for line in text.splitlines() if line.startswith("|"))))  # noqa: E731
-    chatapps = variables(AppSettings, PoolSettings, ProxySettings, AssistantSettings) | PATH_VARIABLES
+    chatapps = variables(AppSettings, PoolSettings, ReplicaSettings, ProxySettings, AssistantSettings) | PATH_VARIABLES
     assert chatapps - in_tables(readme) == set(), "variables missing from the README's configuration table"
     assert variables(GunicornSettings) - {"LOG_LEVEL"} - in_tables(deploy) == set(), "gunicorn variables missing from docs/DEPLOY.md"

@@ -10,7 +10,7 @@ once a minute, in the lookup's own statement), so the steady state stays one rou
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
 from ..caches import ExpiringCache, token_cache
 from ..errors import Unauthorized
@@ -45,4 +45,5 @@ def authenticate() -> str:
         if user_id is None:
             raise Unauthorized("The API token is unknown or revoked.")
         cache.put(token_hash, user_id)
+    g.api_user_id = user_id  # chatapp.consistency names this user's last write position
     return user_id

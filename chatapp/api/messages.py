@@ -8,6 +8,7 @@ from flask import Response, current_app, request
 from pydantic import BaseModel, Field
 
 from ..assistant import Reply
+from ..consistency import HEADER as CONSISTENCY_HEADER, consistency_event
 from ..assistant.streaming import ReplyStream, sse_event
 from ..errors import InvalidRequest
 from ..rules import MAX_ATTACHMENTS_PER_MESSAGE, Id, Text
@@ -67,7 +68,9 @@ STREAMED_REPLY = {
                         "event (the stored user item), any number of `delta` events "
                         '(`{"text": "..."}`), then either one `assistant` event (the stored '
                         'reply item) or one `error` event (`{"error": {"code", "message"}, '
-                        '"status", "assistant": the stored item}`).'
+                        '"status", "assistant": the stored item}`). With read replicas, a last '
+                        f'`consistency` event (`{{"position": "0/16B3748"}}`) follows: the position to send '
+                        f"back in the {CONSISTENCY_HEADER} header so that reads on any instance show the stored reply."
                     ),
                 }
             }
@@ -137,7 +140,7 @@ def post_reply(user_id: str, thread_id: str, item_id: str, body: ReplyCreate) ->
 def answer(reply: Reply, body: MessageCreate | ReplyCreate) -> Any:
     """The reply as Server-Sent Events, or run to its end and answered as JSON."""
     if wants_event_stream(body):
-        stream = ReplyStream(current_app._get_current_object(), reply, sse_event)
+        stream = ReplyStream(current_app._get_current_object(), reply, sse_event, lambda: consistency_event(reply.recorder.user_id))
         return Response(
             stream,
             mimetype=EVENT_STREAM,

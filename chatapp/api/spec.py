@@ -161,11 +161,21 @@ def parse_form(model: type[BaseModel]) -> BaseModel:
 class ApiRegistry:
     """Routes of one blueprint, with the models that validate them and document them."""
 
-    def __init__(self, blueprint: Blueprint, *, title: str, version: str, description: str = ""):
+    def __init__(
+        self,
+        blueprint: Blueprint,
+        *,
+        title: str,
+        version: str,
+        description: str = "",
+        header_parameters: tuple[dict[str, Any], ...] = (),
+    ):
         self.blueprint = blueprint
         self.title = title
         self.version = version
         self.description = description
+        # Request headers every authenticated operation accepts, as OpenAPI parameter objects.
+        self.header_parameters = header_parameters
         self.operations: list[Operation] = []
         self._document: Optional[dict[str, Any]] = None
 
@@ -292,6 +302,8 @@ class ApiRegistry:
             }
             for name in operation.path_params
         ]
+        if operation.auth:
+            parameters += self.header_parameters
         if operation.query is not None:
             schema = operation.query.model_json_schema()
             required = set(schema.get("required", []))
@@ -313,7 +325,10 @@ class ApiRegistry:
         responses: dict[str, Any] = {str(status): success for status in (operation.status, *operation.other_statuses)}
         for status, answer in operation.extra_responses.items():
             responses[str(status)] = answer
-        for status in operation.error_statuses:
+        error_statuses = operation.error_statuses
+        if operation.auth and self.header_parameters:  # a malformed header is a 400
+            error_statuses = sorted({*error_statuses, 400})
+        for status in error_statuses:
             responses[str(status)] = {
                 "description": ERROR_DESCRIPTIONS.get(status, "Error"),
                 "content": {"application/json": {"schema": ref(ErrorResponse, "serialization")}},

@@ -9,7 +9,7 @@ no database session is held while the next chunk is awaited.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 from flask import Flask
 
@@ -29,20 +29,32 @@ def ndjson_event(name: str, data: dict[str, Any]) -> str:
 
 
 class ReplyStream:
-    """The reply's events, encoded, as a WSGI iterable whose close() finishes the reply."""
+    """The reply's events, encoded, as a WSGI iterable whose close() finishes the reply.
 
-    def __init__(self, app: Flask, reply: Reply, encode: Encoder):
+    `final`, called once after the reply's own events (in an app context), may add one more
+    event, such as the commit position of what the reply stored.
+    """
+
+    def __init__(self, app: Flask, reply: Reply, encode: Encoder, final: Optional[Callable[[], Optional[Event]]] = None):
         self.app = app
         self.reply = reply
         self.encode = encode
         self.events: Iterator[Event] = reply.events()
+        self.final = final
 
     def __iter__(self) -> "ReplyStream":
         return self
 
     def __next__(self) -> bytes:
         with self.app.app_context():
-            name, data = next(self.events)
+            try:
+                name, data = next(self.events)
+            except StopIteration:
+                final, self.final = self.final, None
+                event = final() if final is not None else None
+                if event is None:
+                    raise
+                name, data = event
             return self.encode(name, data).encode()
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from ..ids import new_id
 from ..models import ApiToken, User, utcnow
 from ..rules import UNSTORABLE_TEXT, check_new_password, check_text
 from .sessions import SessionStore
-from .transactions import dialect_insert, dialect_name, reads, run, transaction
+from .transactions import dialect_insert, dialect_name, reads_on_primary, run, transaction
 
 users = User.__table__
 tokens = ApiToken.__table__
@@ -107,7 +107,7 @@ class AccountStore(SessionStore):
         run(self.session, insert, write=True, retry=False)
         return record
 
-    @reads
+    @reads_on_primary
     def authenticate(self, email: str, password: str) -> Optional[UserRecord]:
         """The user for this email and password, or None, without telling which was wrong."""
         email = (email or "").strip().lower()
@@ -124,7 +124,7 @@ class AccountStore(SessionStore):
             return None
         return UserRecord(row.id, row.email, row.external_id, row.created_at)
 
-    @reads
+    @reads_on_primary
     def check_password(self, user_id: str, password: str) -> bool:
         """Whether `password` is the user's current one."""
         stored = self.session.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar()
@@ -138,7 +138,7 @@ class AccountStore(SessionStore):
         if run(self.session, lambda: self.session.execute(update), write=True, retry=True).rowcount == 0:
             raise NotFound("User not found.")
 
-    @reads
+    @reads_on_primary
     def get_user(self, user_id: str) -> UserRecord:
         row = self.session.execute(
             sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at).where(users.c.id == user_id)
@@ -147,7 +147,7 @@ class AccountStore(SessionStore):
             raise NotFound("User not found.")
         return UserRecord(*row)
 
-    @reads
+    @reads_on_primary
     def find_user_by_email(self, email: str) -> UserRecord:
         row = self.session.execute(
             sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at).where(
@@ -201,7 +201,7 @@ class AccountStore(SessionStore):
         run(self.session, lambda: self.session.execute(insert), write=True, retry=False)
         return record, plain
 
-    @reads
+    @reads_on_primary
     def list_tokens(self, user_id: str) -> list[TokenRecord]:
         rows = self.session.execute(
             sa.select(tokens.c.id, tokens.c.name, tokens.c.created_at, tokens.c.last_used_at, tokens.c.revoked_at)
@@ -224,6 +224,7 @@ class AccountStore(SessionStore):
         revoke = tokens.update().where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow())
         return run(self.session, lambda: self.session.execute(revoke), write=True, retry=True).rowcount
 
+    @reads_on_primary
     def user_for_token(self, plain: str) -> Optional[str]:
         """The user id a live token belongs to, or None for an unknown or revoked token.
 

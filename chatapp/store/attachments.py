@@ -13,7 +13,7 @@ from ..models import utcnow
 from ..rules import MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS, check_file_field, check_id, check_metadata, known_id
 from .base import StoreBase
 from .records import ATTACHMENT_COLUMNS, AttachmentRecord, attachments
-from .transactions import reads, run
+from .transactions import on_primary, reads, run
 
 
 def owned_attachment(user_id: str, attachment_id: str) -> sa.ColumnElement[bool]:
@@ -46,7 +46,8 @@ class AttachmentStore(StoreBase):
         check_file_field(content_type, "content_type", MAX_CONTENT_TYPE_CHARS)
         attachment_id = check_id(attachment_id, "id") if attachment_id is not None else new_attachment_id()
         if thread_id is not None:
-            self.get_thread(user_id, thread_id)  # type: ignore[attr-defined] - ChatStore has it
+            with on_primary(self.session):  # the thread as the write will find it
+                self.get_thread(user_id, thread_id)  # type: ignore[attr-defined] - ChatStore has it
         insert = self._insert(attachments)
         values = {
             "thread_id": thread_id,
@@ -63,7 +64,7 @@ class AttachmentStore(StoreBase):
             )
             .returning(*ATTACHMENT_COLUMNS)
         )
-        row = run(self.session, lambda: self._execute(stmt).first(), write=True, retry=True)
+        row = run(self.session, lambda: self._execute(stmt).first(), write=True, retry=True, user_id=user_id)
         if row is None:
             raise Conflict(f"An attachment with id {attachment_id} exists already.", {"field": "id"})
         return AttachmentRecord.from_row(row)
@@ -112,4 +113,4 @@ class AttachmentStore(StoreBase):
         return [found[attachment_id] for attachment_id in wanted if attachment_id in found]
 
     def delete_attachment(self, user_id: str, attachment_id: str) -> None:
-        self._delete(attachments.delete().where(owned_attachment(user_id, attachment_id)), "Attachment")
+        self._delete(user_id, attachments.delete().where(owned_attachment(user_id, attachment_id)), "Attachment")

@@ -32,9 +32,10 @@ class StoreBase:
         # Signs search cursors; the app passes its SECRET_KEY so they work on every instance.
         self.cursors = CursorSigner(cursor_secret)
 
-    def transaction(self):
-        """A unit of work: `with store.transaction(): ...` commits the calls inside once."""
-        return transaction(self.session)
+    def transaction(self, user_id: Optional[str] = None):
+        """A unit of work: `with store.transaction(user_id): ...` commits the calls inside once; the
+        user's later reads see what it wrote (see transactions.transaction)."""
+        return transaction(self.session, user_id)
 
     @property
     def _postgres(self) -> bool:
@@ -53,17 +54,17 @@ class StoreBase:
             raise NotFound(f"{what} not found.")
         return record.from_row(row)
 
-    def _write_one(self, record: type[R], statement: Any, what: str) -> R:
-        """`_one` for a one-statement write (an UPDATE ... RETURNING), retried once on a dead
-        connection: it sets the same values again, so running it twice is harmless."""
-        row = run(self.session, lambda: self._execute(statement).first(), write=True, retry=True)
+    def _write_one(self, user_id: str, record: type[R], statement: Any, what: str) -> R:
+        """`_one` for a one-statement write (an UPDATE ... RETURNING) by `user_id`, retried once on a
+        dead connection: it sets the same values again, so running it twice is harmless."""
+        row = run(self.session, lambda: self._execute(statement).first(), write=True, retry=True, user_id=user_id)
         if row is None:
             raise NotFound(f"{what} not found.")
         return record.from_row(row)
 
-    def _delete(self, statement: sa.Delete, what: str) -> None:
-        """Run a one-row DELETE; NotFound when nothing matched, except on the retry of an attempt
-        whose answer was lost (it may have deleted the row)."""
+    def _delete(self, user_id: str, statement: sa.Delete, what: str) -> None:
+        """Run a one-row DELETE by `user_id`; NotFound when nothing matched, except on the retry of
+        an attempt whose answer was lost (it may have deleted the row)."""
         attempts = 0
 
         def delete() -> None:
@@ -72,7 +73,7 @@ class StoreBase:
             if self._execute(statement).rowcount == 0 and attempts == 1:
                 raise NotFound(f"{what} not found.")
 
-        run(self.session, delete, write=True, retry=True)
+        run(self.session, delete, write=True, retry=True, user_id=user_id)
 
     @staticmethod
     def _page(records: Sequence[R], limit: int) -> Page[R]:

@@ -216,7 +216,7 @@ class BranchStore(ItemStore):
         """Show the branch through an item, or through its `version`-th version: the thread's
         leaf becomes the newest item under it (where that branch was last continued). Returns
         the selected item."""
-        with self.transaction():
+        with self.transaction(user_id):
             target = items.alias("target")
             versions = self._execute(
                 sa.select(items.c.id)
@@ -237,7 +237,7 @@ class BranchStore(ItemStore):
     def delete_item(self, user_id: str, thread_id: str, item_id: str) -> None:
         """Delete one item. Its children then follow its parent (nothing after it is cut off),
         and when it was the leaf, the leaf becomes the newest item under its parent."""
-        with self.transaction():
+        with self.transaction(user_id):
             # First a write on the thread row: it takes the lock appends take (PostgreSQL) or the
             # write lock (SQLite), so no append can pick this item as its parent meanwhile.
             leaf = self._execute(

@@ -88,7 +88,7 @@ class ImportStore(StoreBase):
         statement = (
             self._insert(threads).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(*THREAD_COLUMNS)
         )
-        with self.transaction():
+        with self.transaction(user_id):
             row = self._execute(statement).first()
             if row is not None:
                 return ThreadRecord.from_row(row), True
@@ -117,7 +117,7 @@ class ImportStore(StoreBase):
         """
         rows = [self._checked(item, index) for index, item in enumerate(new_items)]
         summary = AppendSummary()
-        with self.transaction():
+        with self.transaction(user_id):
             last_seq = self._lock_thread(user_id, thread_id)
             stored = self._stored_bodies(user_id, thread_id, [row["id"] for row in rows]) if last_seq else {}
             seq, fresh, seen = last_seq, [], set()
@@ -237,7 +237,7 @@ class ImportStore(StoreBase):
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(*ATTACHMENT_COLUMNS)
         )
-        with self.transaction():
+        with self.transaction(user_id):
             if thread_id is not None:
                 self.get_thread(user_id, thread_id)  # type: ignore[attr-defined] - NotFound
             row = self._execute(statement).first()

@@ -17,7 +17,7 @@ from .base import StoreBase
 from .json_pages import ITEM_PAGE_STATEMENTS
 from .records import ITEM_COLUMNS, UNSET, ItemRecord, Page, items, threads
 from .threads import owned_thread
-from .transactions import reads, run
+from .transactions import on_primary, reads, run
 
 TITLE_FROM_MESSAGE_CHARS = 80
 MAX_BATCH = 1000  # items per statement when walking a whole thread
@@ -101,7 +101,7 @@ class ItemStore(StoreBase):
             "parent_given": parent_id is not UNSET,
         }
         append = self._append_postgres if self._postgres else self._append_sqlite
-        return run(self.session, lambda: append(values), write=True, retry=True)
+        return run(self.session, lambda: append(values), write=True, retry=True, user_id=user_id)
 
     def _append_postgres(self, values: dict[str, Any]) -> tuple[ItemRecord, bool]:
         params = dict(values, content=_json(values["content"]), metadata=_json(values["metadata"]))
@@ -197,7 +197,7 @@ class ItemStore(StoreBase):
         values: dict[str, Any] = {"type": type, "role": role, "content": content, "metadata": metadata}
         if created_at is not None:
             values["created_at"] = created_at
-        with self.transaction():
+        with self.transaction(user_id):
             row = self._update_item_row(user_id, thread_id, item_id, values)
             if row is not None:
                 return ItemRecord.from_row(row)
@@ -217,7 +217,8 @@ class ItemStore(StoreBase):
         self, user_id: str, thread_id: str, item_id: str, *, content: Any = UNSET, metadata: Any = UNSET
     ) -> ItemRecord:
         """Change an item's content and/or metadata; its seq, type and role stay."""
-        current = self.get_item(user_id, thread_id, item_id)
+        with on_primary(self.session):  # the item as the write will find it
+            current = self.get_item(user_id, thread_id, item_id)
         values: dict[str, Any] = {}
         if content is not UNSET:
             values["content"] = content
@@ -229,12 +230,12 @@ class ItemStore(StoreBase):
         if not values:
             return current
         statement = items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
-        return self._write_one(ItemRecord, statement, "Item")
+        return self._write_one(user_id, ItemRecord, statement, "Item")
 
     def _update_item_row(self, user_id: str, thread_id: str, item_id: str, values: dict[str, Any]) -> Optional[sa.Row]:
-        return self._execute(
-            items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
-        ).first()
+        """Inside a unit of work (save_item): the UPDATE of one item, RETURNING it, or None."""
+        statement = items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
+        return run(self.session, lambda: self._execute(statement).first(), write=True, retry=False, user_id=user_id)
 
     @reads
     def get_item(self, user_id: str, thread_id: str, item_id: str) -> ItemRecord:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..models import UserSession, utcnow
-from .transactions import reads, run
+from .transactions import reads_on_primary, run
 
 sessions = UserSession.__table__
 
@@ -47,7 +47,7 @@ class SessionStore:
         run(self.session, start, write=True, retry=False)
         return secret
 
-    @reads
+    @reads_on_primary  # a session just started must count at once, on every instance
     def session_user(self, secret: str) -> Optional[str]:
         """The user id of a live session, or None when it ended or expired (one primary-key lookup)."""
         return self.session.execute(

@@ -63,7 +63,7 @@ class ThreadStore(StoreBase):
                     raise Conflict(f"A thread with id {thread_id} exists already.", {"field": "id"})
             return row
 
-        return ThreadRecord.from_row(run(self.session, insert, write=True, retry=True))
+        return ThreadRecord.from_row(run(self.session, insert, write=True, retry=True, user_id=user_id))
 
     def save_thread(
         self,
@@ -98,7 +98,7 @@ class ThreadStore(StoreBase):
             )
             .returning(*THREAD_COLUMNS)
         )
-        row = run(self.session, lambda: self._execute(stmt).first(), write=True, retry=True)
+        row = run(self.session, lambda: self._execute(stmt).first(), write=True, retry=True, user_id=user_id)
         if row is None:  # the id belongs to another user
             raise Conflict(f"A thread with id {thread_id} exists already.", {"field": "id"})
         return ThreadRecord.from_row(row)
@@ -113,7 +113,7 @@ class ThreadStore(StoreBase):
         if metadata is not UNSET:
             values["metadata"] = check_metadata(metadata)
         stmt = threads.update().where(owned_thread(user_id, thread_id)).values(**values).returning(*THREAD_COLUMNS)
-        return self._write_one(ThreadRecord, stmt, "Thread")
+        return self._write_one(user_id, ThreadRecord, stmt, "Thread")
 
     @reads
     def get_thread(self, user_id: str, thread_id: str) -> ThreadRecord:
@@ -180,4 +180,4 @@ class ThreadStore(StoreBase):
 
     def delete_thread(self, user_id: str, thread_id: str) -> None:
         """Delete the thread with its items and attachments (ON DELETE CASCADE)."""
-        self._delete(threads.delete().where(owned_thread(user_id, thread_id)), "Thread")
+        self._delete(user_id, threads.delete().where(owned_thread(user_id, thread_id)), "Thread")

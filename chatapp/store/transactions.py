@@ -14,6 +14,13 @@ outermost one. Inside a unit nothing is retried: a transaction cannot be replaye
 On SQLite, where a statement costs no network, a write outside a unit runs in a short
 transaction of its own, and nothing is retried.
 
+With read replicas (chatapp.replicas, attached to the primary engine), a read outside a unit
+and outside the caller's own transaction runs on a replica that has replayed what its user must
+see (`positions`), else on the primary; a replica that fails hands the read to the primary. A
+write, a unit and every read inside them, and a read after a write in the same session, stay
+on the primary; after a write commits, its position is read from the primary and remembered for
+its user. Without replicas none of this runs: the statements are exactly those above.
+
 Database failures become domain errors here (DatabaseUnavailable, SchemaMissing), once.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
@@ -29,12 +37,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
 from ..errors import ChatError, DatabaseUnavailable, SchemaMissing
+from ..positions import carried_position, later, parse_lsn
+from ..replicas import PRIMARY_POSITION, READ_ENGINE, Replica, ReplicaSet, any_attached, first_line, replica_set_of
 
 log = logging.getLogger("chatapp")
 
 UNIT_DEPTH = "chatapp.unit_depth"
 AUTOCOMMIT_TRANSACTION = "chatapp.autocommit_transaction"
 DIALECT = "chatapp.dialect"
+# With read replicas only:
+REPLICAS = "chatapp.replicas"  # the session's ReplicaSet, or False: looked up once per session
+PRIMARY_DEPTH = "chatapp.primary_depth"  # > 0: reads go to the primary (inside a write's checks)
+SESSION_REPLICA = "chatapp.session_replica"  # the replica this session read from: it keeps it
+WROTE = "chatapp.wrote"  # this session committed a write: its later reads stay on the primary
+UNIT_WRITERS = "chatapp.unit_writers"  # users whose writes the open unit will commit
+FELL_BACK = object()
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,10 +100,37 @@ def in_unit(session: Session) -> bool:
     return bool(session.info.get(UNIT_DEPTH))
 
 
-@contextmanager
-def transaction(session: Session) -> Iterator[None]:
-    """A unit of work: the store calls inside share one transaction, committed at the end."""
+def replicas_of(session: Session) -> Optional[ReplicaSet]:
+    """The read replicas of the session's primary, or None (the common case: none configured)."""
+    if not any_attached():
+        return None
     session = _actual(session)
+    found = session.info.get(REPLICAS)
+    if found is None:
+        found = session.info[REPLICAS] = replica_set_of(session.get_bind()) or False
+    return found or None
+
+
+@contextmanager
+def on_primary(session: Session) -> Iterator[None]:
+    """Reads inside go to the primary: the checks a write makes before it writes."""
+    session = _actual(session)
+    session.info[PRIMARY_DEPTH] = session.info.get(PRIMARY_DEPTH, 0) + 1
+    try:
+        yield
+    finally:
+        session.info[PRIMARY_DEPTH] -= 1
+
+
+@contextmanager
+def transaction(session: Session, writer: Optional[str] = None) -> Iterator[None]:
+    """A unit of work: the store calls inside share one transaction, committed at the end.
+
+    `writer`: the acting user, whose later reads must see what the unit wrote (with read replicas,
+    the commit's position is remembered for them; store calls inside name their users too)."""
+    session = _actual(session)
+    if writer is not None and replicas_of(session) is not None:
+        session.info.setdefault(UNIT_WRITERS, set()).add(writer)
     depth = session.info.get(UNIT_DEPTH, 0)
     if depth:
         session.info[UNIT_DEPTH] = depth + 1
@@ -111,18 +155,54 @@ def transaction(session: Session) -> Iterator[None]:
         raise
     finally:
         session.info[UNIT_DEPTH] = 0
+        writers = session.info.pop(UNIT_WRITERS, None)
+    if writers:
+        _remember_write(session, replicas_of(session), writers)  # type: ignore[arg-type]
 
 
-def run(session: Session, operation: Callable[[], T], *, write: bool, retry: bool) -> T:
+def run(
+    session: Session,
+    operation: Callable[[], T],
+    *,
+    write: bool,
+    retry: bool,
+    user_id: Optional[str] = None,
+    replica: bool = False,
+) -> T:
     """Run one self-contained store operation (see the module doc for what that means).
 
     `retry`: the operation may run twice when its autocommit connection was dead. Pass it only
     for operations that are idempotent as given: a re-run must not store anything twice.
+    `user_id`: the acting user; with read replicas, a write's position is remembered for it and
+    a read must see that user's writes. `replica`: a read that a replica may serve.
     """
     session = _actual(session)
+    replicas = replicas_of(session)
     if in_unit(session):
+        if write and replicas is not None and user_id is not None:
+            session.info.setdefault(UNIT_WRITERS, set()).add(user_id)
         return _translated(operation)
-    mode = _translated(lambda: _prepare(session))  # a connect can fail too: DatabaseUnavailable
+    if replicas is None:
+        return _run_on_primary(session, operation, write=write, retry=retry)
+    if session.info.get(READ_ENGINE) is not None:
+        return operation()  # a read inside a read running on a replica joins it there
+    if write:
+        result = _run_on_primary(session, operation, write=True, retry=retry, routed=True)
+        if user_id is not None:  # (account writes have no user here: their reads are on the primary)
+            _remember_write(session, replicas, {user_id})
+        return result
+    if replica:
+        chosen = _replica_for(session, replicas, user_id)
+        if chosen is not None:
+            result = _run_on_replica(session, replicas, chosen, operation)
+            if result is not FELL_BACK:
+                return result  # type: ignore[return-value]
+    with on_primary(session):  # reads nested in this one go to the primary too
+        return _run_on_primary(session, operation, write=False, retry=retry, routed=True)
+
+
+def _run_on_primary(session: Session, operation: Callable[[], T], *, write: bool, retry: bool, routed: bool = False) -> T:
+    mode = _translated(lambda: _prepare(session, routed))  # a connect can fail too: DatabaseUnavailable
     try:
         result = operation()
     except sa.exc.DBAPIError as exc:
@@ -139,7 +219,7 @@ def run(session: Session, operation: Callable[[], T], *, write: bool, retry: boo
         return result
     # The connection died under the statement: once more, on a fresh connection.
     try:
-        _prepare(session)
+        _prepare(session, routed)
         return operation()
     except sa.exc.DBAPIError as exc:
         _rollback_quietly(session)
@@ -147,7 +227,21 @@ def run(session: Session, operation: Callable[[], T], *, write: bool, retry: boo
 
 
 def reads(fn: F) -> F:
-    """A store read: an autocommit statement outside a unit, retried once on a dead connection."""
+    """A store read by the acting user (the method's first argument): an autocommit statement
+    outside a unit, retried once on a dead connection; with read replicas, on a replica that
+    shows that user's writes."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        user_id = args[0] if args else kwargs.get("user_id")
+        return run(self.session, lambda: fn(self, *args, **kwargs), write=False, retry=True, user_id=user_id, replica=True)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def reads_on_primary(fn: F) -> F:
+    """`reads`, always on the primary (accounts: a new password or token, or a revocation,
+    counts at once on every instance)."""
 
     @functools.wraps(fn)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -156,26 +250,100 @@ def reads(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _prepare(session: Session) -> str:
+def _prepare(session: Session, routed: bool = False) -> str:
     """Ready the session for one operation outside a unit; returns how it will run.
 
     "autocommit": PostgreSQL, each statement commits by itself. "joined": the caller holds an
     open transaction of its own, which the operation joins (and a write commits). "transaction":
-    SQLite, a transaction that a write commits at the end.
+    SQLite, a transaction that a write commits at the end. `routed` (read replicas configured):
+    the autocommit "transaction" may hold a replica's connection and the primary's, and the one
+    this operation uses is made autocommit too.
     """
     current = session.get_transaction()
     if current is not None:
         if session.info.get(AUTOCOMMIT_TRANSACTION) is current:
+            if routed:
+                _autocommit(session)
             return "autocommit"
         return "joined"
     if dialect_name(session) == "postgresql":
-        # psycopg2's own switch, not SQLAlchemy's isolation_level option: the latter costs a
-        # `SET default_transaction_isolation` round trip on the way back. The pool turns it
-        # off again when the connection is checked in (install_autocommit_reset).
-        session.connection().connection.dbapi_connection.autocommit = True
+        _autocommit(session)
         session.info[AUTOCOMMIT_TRANSACTION] = session.get_transaction()
         return "autocommit"
     return "transaction"
+
+
+def _autocommit(session: Session) -> None:
+    # psycopg2's own switch, not SQLAlchemy's isolation_level option: the latter costs a
+    # `SET default_transaction_isolation` round trip on the way back. The pool turns it off
+    # again when the connection is checked in (install_autocommit_reset).
+    dbapi_connection = session.connection().connection.dbapi_connection
+    if not dbapi_connection.autocommit:
+        dbapi_connection.autocommit = True
+
+
+def _replica_for(session: Session, replicas: ReplicaSet, user_id: Optional[str]) -> Optional[Replica]:
+    """The replica for a read, or None for the primary."""
+    current = session.get_transaction()
+    if current is not None and session.info.get(AUTOCOMMIT_TRANSACTION) is not current:
+        return None  # the caller's own transaction: its reads must see its writes
+    if session.info.get(PRIMARY_DEPTH) or session.info.get(WROTE):
+        return None
+    position = later(carried_position(), replicas.positions.get(user_id))
+    return replicas.choose(position, preferred=session.info.get(SESSION_REPLICA))
+
+
+def _run_on_replica(session: Session, replicas: ReplicaSet, replica: Replica, operation: Callable[[], T]) -> Any:
+    """The operation on the replica; FELL_BACK when the replica failed (the caller asks the primary)."""
+    session.info[READ_ENGINE] = replica.engine
+    session.info[SESSION_REPLICA] = replica
+    try:
+        for attempt in (1, 2):
+            try:
+                _prepare(session, routed=True)
+                return operation()
+            except sa.exc.SQLAlchemyError as exc:
+                _rollback_quietly(session)
+                if attempt == 1 and getattr(exc, "connection_invalidated", False):
+                    continue  # a pooled connection that died: once more on a fresh one
+                replicas.failed(replica, exc)
+                session.info.pop(SESSION_REPLICA, None)
+                return FELL_BACK
+        return FELL_BACK  # not reached: the second attempt returns or falls back
+    finally:
+        session.info.pop(READ_ENGINE, None)
+
+
+def _remember_write(session: Session, replicas: ReplicaSet, users: set[str]) -> None:
+    """Read the primary's WAL position now that the write committed (one statement) and remember
+    it for the writing users; their reads must see it, here and, through the position they
+    carry, on every instance."""
+    started = time.monotonic()
+    session.info[WROTE] = True  # this session's later reads stay on the primary
+    try:
+        position = _primary_position(session)
+    except sa.exc.SQLAlchemyError:
+        _rollback_quietly(session)
+        try:
+            position = _primary_position(session)
+        except sa.exc.SQLAlchemyError as exc:
+            _rollback_quietly(session)
+            log.warning("could not read the commit position after a write (%s): the writer's reads stay on the "
+                        "primary for %g s", first_line(exc), replicas.max_lag_seconds)
+            for user_id in users:
+                replicas.positions.pin(user_id, replicas.max_lag_seconds)
+            return
+    for user_id in users:
+        replicas.remember_write(user_id, position, started)
+
+
+def _primary_position(session: Session) -> int:
+    _prepare(session, routed=True)
+    text = session.connection().exec_driver_sql(PRIMARY_POSITION).scalar()
+    position = parse_lsn(text)
+    if position is None:
+        raise RuntimeError(f"{PRIMARY_POSITION} answered {text!r}")
+    return position
 
 
 def install_autocommit_reset(engine: sa.Engine) -> None:

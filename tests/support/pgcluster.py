@@ -1,4 +1,5 @@
-"""A private PostgreSQL cluster on a spare localhost port, for tests that stop and restart the server.
+"""A private PostgreSQL cluster on a spare localhost port, for tests that stop and restart the server,
+and streaming replicas of it (`standby()`).
 
 The shared server at 5432 is never restarted. initdb/pg_ctl refuse to run as root, so under root
 the cluster belongs to the `postgres` user and every command runs through `runuser`.
@@ -45,6 +46,7 @@ class PrivateCluster:
         self.root = Path(tempfile.mkdtemp(prefix="chatapp-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
+        self.settings: dict[str, str] = {}  # extra `-c name=value` for every start
         if self.run_as:
             entry = pwd.getpwnam(self.run_as)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
@@ -70,6 +72,7 @@ class PrivateCluster:
 
     def start(self) -> "PrivateCluster":
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=100"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
         return self
 
@@ -85,6 +88,47 @@ class PrivateCluster:
     def destroy(self) -> None:
         self.stop("immediate", check=False)  # it may be stopped already
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def standby(self, **settings: str) -> "PrivateCluster":
+        """A hot-standby streaming replica of this cluster on another port, started.
+
+        `pg_basebackup -R` copies the data directory and writes standby.signal and a
+        primary_conninfo for 127.0.0.1 (initdb's trust rules cover replication connections from
+        there; wal_level=replica and hot_standby=on are PostgreSQL's defaults). `settings` apply
+        at every start, e.g. recovery_min_apply_delay="200ms".
+        """
+        replica = PrivateCluster()
+        replica.settings = dict(settings)
+        replica._run(
+            str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+            "-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast", "--no-sync", timeout=120,
+        )
+        return replica.start()
+
+    def replay_position(self) -> int:
+        """A replica's pg_last_wal_replay_lsn(), as a number."""
+        return self.execute("SELECT pg_last_wal_replay_lsn() - '0/0'")[0][0]
+
+    def current_position(self) -> int:
+        """A primary's pg_current_wal_lsn(), as a number."""
+        return self.execute("SELECT pg_current_wal_lsn() - '0/0'")[0][0]
+
+    def wait_replayed(self, primary: "PrivateCluster", timeout: float = 30) -> None:
+        """Wait until this replica has replayed everything the primary has written so far."""
+        target = primary.current_position()
+        deadline = time.monotonic() + timeout
+        while self.replay_position() < target:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the replica did not replay {target} within {timeout}s:\n{self.log_tail()}")
+            time.sleep(0.02)
+
+    def stat_database(self, database: str) -> dict[str, int]:
+        """pg_stat_database's transaction and row counters for `database`, as last flushed."""
+        self.execute("SELECT pg_stat_clear_snapshot()")
+        row = self.execute(
+            "SELECT xact_commit, tup_returned, tup_fetched FROM pg_stat_database WHERE datname = %s", (database,)
+        )[0]
+        return {"xact_commit": int(row[0]), "tup_returned": int(row[1]), "tup_fetched": int(row[2])}
 
     def url(self, database: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
