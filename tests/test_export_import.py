@@ -51,7 +51,13 @@ def rich_thread(client: ApiClient) -> dict:
 
 
 def without_ids(document: dict) -> dict:
+    """The document with every id replaced by what it points at: parents and the leaf by the
+    item's position in the document, so the tree must survive an import with new ids."""
     document = copy.deepcopy(document)
+    position = {item["id"]: index for index, item in enumerate(document["items"])}
+    for item in document["items"]:
+        item["parent_id"] = position.get(item["parent_id"], item["parent_id"])
+    document["thread"]["leaf_id"] = position.get(document["thread"]["leaf_id"], document["thread"]["leaf_id"])
     for part in [document["thread"], *document["items"], *document["attachments"]]:
         part.pop("id")
     return document
@@ -284,3 +290,35 @@ def test_a_long_export_streams_with_flat_memory(app):
     assert zip_chunks > 2 and zip_peak < (size + short_size) / 2, (zipped, zip_peak)
     document = dana.get(f"/threads/{long}/export").get_json()
     assert [item["seq"] for item in document["items"]] == list(range(1, ITEMS + 1))
+
+
+def test_branches_survive_export_and_import(alice):
+    """An edited first message makes two branches; the copy keeps the tree and the branch shown."""
+    thread_id = alice.new_thread()["id"]
+    first = alice.new_item(thread_id, "first version")
+    alice.new_item(thread_id, "a reply to it", role="assistant")
+    edited = alice.post(f"/threads/{thread_id}/items", json={"role": "user", "content": "second version", "parent_id": None})
+    assert edited.status_code == 201
+    alice.post(f"/threads/{thread_id}/branch", json={"item_id": first["id"]})  # show the first branch again
+    exported = alice.get(f"/threads/{thread_id}/export").get_json()
+    copy_id = alice.post("/threads/import", json=exported).get_json()["thread"]["id"]
+    again = alice.get(f"/threads/{copy_id}/export").get_json()
+    assert without_ids(again) == without_ids(exported)
+    shown = alice.get(f"/threads/{copy_id}/branch", query_string={"order": "asc"}).get_json()["data"]
+    assert [(i["content"], i["version"], i["versions"]) for i in shown] == [("first version", 1, 2), ("a reply to it", 1, 1)]
+
+
+def test_a_document_without_parents_imports_as_one_branch(alice):
+    """Documents exported before versions have no parent_id: each item follows the one before."""
+    thread_id = alice.new_thread()["id"]
+    for text in ("one", "two", "three"):
+        alice.new_item(thread_id, text)
+    exported = alice.get(f"/threads/{thread_id}/export").get_json()
+    for item in exported["items"]:
+        item.pop("parent_id")
+    exported["thread"].pop("leaf_id")
+    copy_id = alice.post("/threads/import", json=exported).get_json()["thread"]["id"]
+    shown = alice.get(f"/threads/{copy_id}/branch", query_string={"order": "asc"}).get_json()["data"]
+    assert [i["content"] for i in shown] == ["one", "two", "three"]
+    bad = dict(exported, items=[dict(exported["items"][0], parent_id="msg_not_there")])
+    assert_error(alice.post("/threads/import", json=bad), 400, "invalid_request", "items.0.parent_id")

@@ -158,8 +158,11 @@ def test_every_field_arrives_through_the_json_api(runs, app, seed):
             "created_at": iso(thread.created_at),
             "updated_at": iso(thread.updated_at),
             "last_seq": len(thread.items),
+            "leaf_id": thread.items[-1].item_id if thread.items else None,
         }
         items = client.get(f"/threads/{thread.thread_id}/items", query_string={"limit": 100}).get_json()["data"]
+        # One branch, in the legacy order: each item follows the one before it.
+        assert [i["parent_id"] for i in items] == ([None, *[i["id"] for i in items[:-1]]] if items else [])
         assert [
             (i["id"], i["seq"], i["type"], i["role"], i["content"], i["metadata"], i["created_at"]) for i in items
         ] == [

@@ -14,7 +14,7 @@ from ..ids import new_item_id, new_thread_id
 from .accounts import AccountStore, TokenRecord, UserRecord
 from .attachments import AttachmentStore
 from .branches import BranchStore
-from .imports import AppendSummary, ImportStore, NewItem
+from .imports import FOLLOWS_PREVIOUS, AppendSummary, ImportStore, NewItem
 from .records import UNSET, AttachmentRecord, BranchItemRecord, ItemRecord, Page, SearchHitRecord, ThreadRecord
 from .search import SearchStore
 from .threads import ThreadStore
@@ -32,6 +32,7 @@ class ChatStore(ThreadStore, BranchStore, AttachmentStore, SearchStore, ImportSt
 __all__ = [
     "UNSET",
     "AccountStore",
+    "FOLLOWS_PREVIOUS",
     "AppendSummary",
     "AttachmentRecord",
     "BranchItemRecord",

@@ -32,9 +32,14 @@ from .threads import owned_thread
 INSERT_BATCH = 1000
 
 
+FOLLOWS_PREVIOUS: Any = type("FollowsPrevious", (), {"__repr__": lambda self: "FOLLOWS_PREVIOUS"})()
+
+
 @dataclass(slots=True)
 class NewItem:
-    """An item to append in bulk; `seq` None takes the next one."""
+    """An item to append in bulk; `seq` None takes the next one. `parent_id`: the item it follows
+    (in the thread already, or earlier in the batch), None for a first item, or FOLLOWS_PREVIOUS:
+    the item appended just before it (the thread's leaf for the first of the batch)."""
 
     id: str
     content: Any
@@ -43,6 +48,7 @@ class NewItem:
     role: Optional[str] = None
     metadata: dict[str, Any] = field(default_factory=dict)
     seq: Optional[int] = None
+    parent_id: Any = FOLLOWS_PREVIOUS
 
 
 @dataclass(slots=True)
@@ -105,6 +111,7 @@ class ImportStore(StoreBase):
         *,
         updated_at: Optional[datetime] = None,
         reserve_up_to: int = 0,
+        leaf_id: Optional[str] = None,
     ) -> AppendSummary:
         """Append the items in their order, in one unit of work (the caller's, or its own).
 
@@ -114,11 +121,13 @@ class ImportStore(StoreBase):
         thread's last one and increasing; otherwise the next seq is taken. The thread's
         `updated_at` becomes `updated_at` (default: now) when anything was appended, and its
         counter goes up to at least `reserve_up_to` (an imported thread keeps its last_seq).
+        Items keep the tree (NewItem.parent_id); the thread's leaf becomes `leaf_id` (an item of
+        the thread) or the last item appended.
         """
         rows = [self._checked(item, index) for index, item in enumerate(new_items)]
         summary = AppendSummary()
         with self.transaction(user_id):
-            last_seq = self._lock_thread(user_id, thread_id)
+            last_seq, previous = self._lock_thread(user_id, thread_id)
             stored = self._stored_bodies(user_id, thread_id, [row["id"] for row in rows]) if last_seq else {}
             seq, fresh, seen = last_seq, [], set()
             for index, row in enumerate(rows):
@@ -131,6 +140,7 @@ class ImportStore(StoreBase):
                         summary.present += 1
                     else:
                         summary.conflicts.append(row["id"])
+                    previous = row["id"]  # what follows in the batch follows it
                     continue
                 wanted = row.pop("seq")
                 if wanted is not None and wanted <= seq:
@@ -138,14 +148,28 @@ class ImportStore(StoreBase):
                         f"seq {wanted} of item {row['id']} does not follow seq {seq}", {"field": f"items.{index}.seq"}
                     )
                 seq = wanted if wanted is not None else seq + 1
-                fresh.append(dict(row, thread_id=thread_id, seq=seq))
+                parent = row.pop("parent_id")
+                if parent is FOLLOWS_PREVIOUS:
+                    parent = previous
+                elif parent is not None and parent not in seen and not self._in_thread(thread_id, parent):
+                    raise InvalidRequest(
+                        f"item {row['id']} follows {parent}, which is neither earlier in the batch nor in the thread",
+                        {"field": f"items.{index}.parent_id"},
+                    )
+                fresh.append(dict(row, thread_id=thread_id, seq=seq, parent_id=parent))
+                previous = row["id"]
             for start in range(0, len(fresh), INSERT_BATCH):
                 self._execute(items.insert(), fresh[start:start + INSERT_BATCH])
-            if fresh or reserve_up_to > seq:
+            if leaf_id is not None and leaf_id not in seen and not self._in_thread(thread_id, leaf_id):
+                raise InvalidRequest(f"the leaf {leaf_id} is not an item of the thread", {"field": "thread.leaf_id"})
+            if fresh or reserve_up_to > seq or leaf_id is not None:
                 seq = max(seq, reserve_up_to)
                 values: dict[str, Any] = {"last_seq": seq}
                 if fresh:
                     values["updated_at"] = updated_at or utcnow()
+                    values["leaf_id"] = fresh[-1]["id"]
+                if leaf_id is not None:
+                    values["leaf_id"] = leaf_id
                 self._execute(threads.update().where(owned_thread(user_id, thread_id)).values(**values))
         summary.appended, summary.last_seq = len(fresh), seq
         return summary
@@ -167,23 +191,29 @@ class ImportStore(StoreBase):
             "metadata": _storable(metadata, f"items.{index}.metadata"),
             "created_at": item.created_at,
             "seq": item.seq,
+            "parent_id": item.parent_id if item.parent_id is FOLLOWS_PREVIOUS or item.parent_id is None
+            else check_id(item.parent_id, f"items.{index}.parent_id"),
         }
 
-    def _lock_thread(self, user_id: str, thread_id: str) -> int:
-        """The thread's last seq, with its row locked until the unit ends (the owner check)."""
+    def _lock_thread(self, user_id: str, thread_id: str) -> tuple[int, Optional[str]]:
+        """The thread's last seq and leaf, with its row locked until the unit ends (the owner check)."""
         if self._postgres:
-            statement = sa.select(threads.c.last_seq).where(owned_thread(user_id, thread_id)).with_for_update()
+            statement = sa.select(threads.c.last_seq, threads.c.leaf_id).where(owned_thread(user_id, thread_id)).with_for_update()
         else:  # a write takes SQLite's one write lock for the rest of the transaction
             statement = (
                 threads.update()
                 .where(owned_thread(user_id, thread_id))
                 .values(last_seq=threads.c.last_seq)
-                .returning(threads.c.last_seq)
+                .returning(threads.c.last_seq, threads.c.leaf_id)
             )
-        last_seq = self._execute(statement).scalar()
-        if last_seq is None:
+        row = self._execute(statement).first()
+        if row is None:
             raise NotFound("Thread not found.")
-        return last_seq
+        return row.last_seq, row.leaf_id
+
+    def _in_thread(self, thread_id: str, item_id: str) -> bool:
+        found = sa.select(items.c.id).where(items.c.thread_id == thread_id, items.c.id == item_id)
+        return self._execute(found).first() is not None
 
     def _stored_bodies(self, user_id: str, thread_id: str, ids: list[str]) -> dict[str, tuple]:
         """The (type, role, content, metadata) of those ids already in the user's thread."""

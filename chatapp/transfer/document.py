@@ -68,6 +68,9 @@ class ThreadPart(_Part):
     created_at: Time
     updated_at: Optional[Time] = None
     last_seq: Annotated[int, Field(ge=0, le=MAX_JSON_INTEGER)] = 0
+    leaf_id: Optional[Id] = Field(
+        None, description="The last item of the branch the thread shows; absent or null: its last item."
+    )
 
 
 class ItemPart(_Part):
@@ -78,6 +81,11 @@ class ItemPart(_Part):
     content: Annotated[JsonValue, Field(description="A string for messages; any JSON value for other types.")]
     metadata: Optional[Metadata] = None
     created_at: Time
+    parent_id: Optional[Id] = Field(
+        None,
+        description="The item this one follows (an earlier item of the document); null: a first item. "
+        "Absent (older documents): the item before it.",
+    )
 
 
 class AttachmentPart(_Part):

@@ -11,17 +11,28 @@ from __future__ import annotations
 
 from ..errors import Conflict, InvalidRequest
 from ..ids import new_attachment_id, new_item_id, new_thread_id
-from ..store import ChatStore, NewItem
+from ..store import FOLLOWS_PREVIOUS, ChatStore, NewItem
 from .document import ImportResult, ThreadDocument
 
 
 def import_document(store: ChatStore, user_id: str, document: ThreadDocument, *, keep_ids: bool = False) -> ImportResult:
     """Create the document's thread for `user_id`; see the module doc."""
-    new_items, seen = [], set()
+    new_items, new_ids = [], {}
     for index, item in enumerate(document.items):
-        if item.id in seen:
+        if item.id in new_ids:
             raise InvalidRequest(f"items.{index}: the id {item.id} appears twice", {"field": f"items.{index}.id"})
-        seen.add(item.id)
+        new_ids[item.id] = item.id if keep_ids else new_item_id(item.type)
+        if "parent_id" not in item.model_fields_set:
+            parent = FOLLOWS_PREVIOUS  # a document from before versions: one straight branch
+        elif item.parent_id is None:
+            parent = None
+        elif item.parent_id in new_ids and item.parent_id != item.id:
+            parent = new_ids[item.parent_id]
+        else:
+            raise InvalidRequest(
+                f"items.{index}: parent_id {item.parent_id} is not an earlier item of the document",
+                {"field": f"items.{index}.parent_id"},
+            )
         try:
             store.check_item(item.type, item.role, item.content, item.metadata)
         except InvalidRequest as exc:
@@ -29,15 +40,19 @@ def import_document(store: ChatStore, user_id: str, document: ThreadDocument, *,
             raise InvalidRequest(f"items.{index}: {exc.message}", {"field": f"items.{index}.{field}"}) from None
         new_items.append(
             NewItem(
-                id=item.id if keep_ids else new_item_id(item.type),
+                id=new_ids[item.id],
                 type=item.type,
                 role=item.role,
                 content=item.content,
                 metadata=item.metadata or {},
                 created_at=item.created_at,
                 seq=item.seq,
+                parent_id=parent,
             )
         )
+    leaf = document.thread.leaf_id
+    if leaf is not None and leaf not in new_ids:
+        raise InvalidRequest(f"thread.leaf_id {leaf} is not an item of the document", {"field": "thread.leaf_id"})
     with_content = [(part, part.content()) for part in document.attachments if part.content_base64 is not None]
     for index, (part, content) in enumerate(with_content):
         if len(content) != part.size:
@@ -59,7 +74,8 @@ def import_document(store: ChatStore, user_id: str, document: ThreadDocument, *,
         if not created:
             raise Conflict(f"A thread with id {thread.id} exists already.", {"field": "thread.id"})
         summary = store.append_items(
-            user_id, record.id, new_items, updated_at=thread.updated_at or last_time, reserve_up_to=thread.last_seq
+            user_id, record.id, new_items, updated_at=thread.updated_at or last_time, reserve_up_to=thread.last_seq,
+            leaf_id=new_ids[leaf] if leaf is not None else None,
         )
         for part, content in with_content:
             _, attachment_created = store.import_attachment(

@@ -75,6 +75,9 @@ def make_app(database_url: str, instance_path: str, **config) -> Flask:
             "instance_path": instance_path,
             "SECRET_KEY": TEST_SECRET_KEY,
             "TESTING": True,
+            # Tests sign up many users from the test client's one address; the sign-up throttle
+            # has tests of its own (test_registration.py), which set their limit.
+            "REGISTER_LIMIT_PER_ADDRESS": "1000 per minute",
             **config,
         }
     )
