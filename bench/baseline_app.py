@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, jsonify, request
 from sqlalchemy import create_engine, text
@@ -46,7 +46,7 @@ def list_items(thread_id):
 @app.post("/api/v1/threads/<thread_id>/items")
 def add_item(thread_id):
     body = request.get_json()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     item_id = "msg_" + uuid.uuid4().hex
     with engine.begin() as conn:
         seq = conn.execute(BUMP_SEQ, {"thread_id": thread_id, "now": now}).scalar()

@@ -20,7 +20,7 @@ import random
 import time
 import tracemalloc
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 from sqlalchemy.engine import make_url
@@ -40,7 +40,7 @@ def create_legacy_database(sessions: int, per_session: int) -> int:
         cursor.execute(f'DROP DATABASE IF EXISTS "{LEGACY_DATABASE}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{LEGACY_DATABASE}"')
     rng = random.Random(4)
-    start = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 6, 1, tzinfo=UTC)
     session_rows, message_rows = [], []
     for number in range(sessions):
         session_id = f"sess-{number:05d}"
@@ -123,11 +123,10 @@ def _consume(client, path: str, headers: dict, traced: bool) -> dict:
 
 
 def run_export(quick: bool = False) -> dict:
-    from chatapp.extensions import db
-    from chatapp.services import account_store, chat_store
-
     from bench.seed import message_text
     from bench.seed_bulk import bulk_fill_thread
+    from chatapp.extensions import db
+    from chatapp.services import account_store, chat_store
 
     items = 10_000 if quick else 100_000
     app = chatapp_app()

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Callable
 
 from bench.common import (
     DATABASE_URL,
@@ -245,7 +245,7 @@ def _versions() -> dict[str, str]:
 
 def _print(mode: str, figures: dict) -> None:
     for figure, by_store in figures.items():
-        c, l = by_store["chatapp"]["median"], by_store["langchain"]["median"]
+        c, lc = by_store["chatapp"]["median"], by_store["langchain"]["median"]
         print(
-            f"  {mode:8} {figure:10} chatapp {c:8.1f} ops/s  langchain {l:8.1f} ops/s  ratio {c / l:.2f}x", flush=True
+            f"  {mode:8} {figure:10} chatapp {c:8.1f} ops/s  langchain {lc:8.1f} ops/s  ratio {c / lc:.2f}x", flush=True
         )

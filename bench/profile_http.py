@@ -14,7 +14,6 @@ import sys
 import threading
 from pathlib import Path
 
-
 from bench.common import INSTANCE_PATH, create_database, drop_database
 
 BIN = Path(sys.executable).parent

@@ -18,11 +18,11 @@ import json
 import os
 import statistics
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
@@ -253,7 +253,7 @@ def run(rounds: int = 3, seconds: int = 8, delay_ms: float = 1.0, link_requests:
         reason = str(error).strip().splitlines()[0]
         print(f"bench: skipping the read-replica bench: {reason}", flush=True)
         return {"skipped": reason}
-    measured = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    measured = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return {"measured": measured, "seconds": seconds, "rounds": rounds, "runs": runs, "counts": counts,
             "delay_ms": delay_ms, "link": link, "load_average": load_average}
 

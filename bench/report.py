@@ -33,7 +33,7 @@ def plot(results: dict, path: Path) -> None:
     figure, axes = plt.subplots(rows, 2, figsize=(10, 4 * rows), squeeze=False)
     titles = {"read": "GET newest 50 items", "append": "POST one item"}
     loopback = http_summary(results["http"])
-    for axis, endpoint in zip(axes[0], ("read", "append")):
+    for axis, endpoint in zip(axes[0], ("read", "append"), strict=True):
         for app_name, style in (("chatapp", "o-"), ("baseline", "s--")):
             values = [loopback[endpoint][app_name]["percentiles"][p] for p in PERCENTILES]
             axis.plot(PERCENTILES, values, style, label=app_name)
@@ -41,7 +41,7 @@ def plot(results: dict, path: Path) -> None:
     if link:
         levels = {level: wrk_summary(runs) for level, runs in link["runs"].items()}
         rtt = 2 * link["delay_ms"]
-        for axis, endpoint in zip(axes[1], ("read", "append")):
+        for axis, endpoint in zip(axes[1], ("read", "append"), strict=True):
             for level, summary in levels.items():
                 busiest = level == max(levels, key=int)
                 for app_name, style, color in (("chatapp", "o-", "tab:blue"), ("baseline", "s--", "tab:orange")):

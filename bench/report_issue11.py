@@ -252,15 +252,15 @@ def peer(results: dict) -> list[str]:
         (f"read_{big}", f"newest 50 of {big:,}, ops/s"),
     ):
         for mode, mode_label in (("loopback", "loopback"), ("link", link_label)):
-            c, l = peer[mode][figure]["chatapp"], peer[mode][figure]["langchain"]
-            ratio = c["median"] / l["median"]
+            c, lc = peer[mode][figure]["chatapp"], peer[mode][figure]["langchain"]
+            ratio = c["median"] / lc["median"]
             goal = figure == "append" and mode == "loopback"
             lines.append(_row(
-                f"{name}, {mode_label}", target(*PEER_APPEND) if goal else "—", sample(c), sample(l),
+                f"{name}, {mode_label}", target(*PEER_APPEND) if goal else "—", sample(c), sample(lc),
                 f"{ratio:.2f}×", verdict(ratio, *PEER_APPEND) if goal else "—",
             ))
     for figure, name in (("append", "round trips per append"), (f"read_{small}", f"round trips per read of {small:,}")):
         c = peer["round_trips"]["chatapp"][figure]["per_call"]
-        l = peer["round_trips"]["langchain"][figure]["per_call"]
-        lines.append(_row(name, "—", f"{c:g}", f"{l:g}", f"{l / c:.2f}×" if c else "—", "—"))
+        lc = peer["round_trips"]["langchain"][figure]["per_call"]
+        lines.append(_row(name, "—", f"{c:g}", f"{lc:g}", f"{lc / c:.2f}×" if c else "—", "—"))
     return lines + ["", RATIO_NOTE, ""]

@@ -18,9 +18,8 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-
 
 from bench.common import INSTANCE_PATH, ROOT, chatapp_app, create_database, drop_database
 
@@ -72,7 +71,19 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from bench import http_bench, import_bench, link_bench, machine, pagination, peer_bench, replica_bench, report, search_bench, statements, store_bench
+    from bench import (
+        http_bench,
+        import_bench,
+        link_bench,
+        machine,
+        pagination,
+        peer_bench,
+        replica_bench,
+        report,
+        search_bench,
+        statements,
+        store_bench,
+    )
     from bench.seed import seed
 
     ensure_wrk()
@@ -81,7 +92,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {
         "command": "make bench" + (" (bench/run.py --quick)" if args.quick else "  (= .venv/bin/python -m bench.run)"),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine.describe(),
     }
     step("creating and migrating the bench database")

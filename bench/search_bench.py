@@ -22,7 +22,7 @@ import random
 import statistics
 import time
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 
@@ -62,7 +62,7 @@ def seed(user_ids: list[str], threads_per_user: list[int], items_per_thread: int
     rng = random.Random(15)
     words = vocabulary(rng)
     weights = [1 / (rank + 1) ** 1.07 for rank in range(len(words))]
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     started = time.perf_counter()
     messages = 0
     with closing(psycopg2.connect(libpq_dsn())) as conn, conn, conn.cursor() as cursor:

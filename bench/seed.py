@@ -45,9 +45,9 @@ class Seeded:
 
 
 def seed() -> Seeded:
-    from chatapp.store.accounts import AccountStore
     from chatapp.extensions import db
     from chatapp.store import ChatStore
+    from chatapp.store.accounts import AccountStore
 
     started = time.perf_counter()
     app = chatapp_app()

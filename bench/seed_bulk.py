@@ -8,8 +8,8 @@ of chatapp may do this: the store is the only writer of the application's data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import closing
-from typing import Callable
 
 import psycopg2
 

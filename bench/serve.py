@@ -7,8 +7,8 @@ app at another address of the bench database, e.g. through the link proxy (bench
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
 
 from bench.common import BENCH_SECRET_KEY, DATABASE_URL, INSTANCE_PATH
 from tests.support.servers import gunicorn_server

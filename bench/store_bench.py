@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 from contextlib import closing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg2
 from psycopg2.extras import RealDictCursor
@@ -39,7 +39,7 @@ ON CONFLICT (thread_id, id) DO NOTHING RETURNING seq
 
 def _raw_append(conn, seeded: Seeded, rng: random.Random, counter: list[int]) -> None:
     counter[0] += 1
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     thread = rng.choice(seeded.append_threads)
     with conn.cursor() as cur:
         cur.execute(BUMP_SQL, {"now": now, "thread": thread, "user": seeded.user_id})

@@ -43,7 +43,7 @@ def run_wrk(
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 30)
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr or result.stdout}")
-    line = next((l for l in result.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    line = next((out for out in result.stdout.splitlines() if out.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no BENCH_JSON line:\n{result.stdout}\n{result.stderr}")
     data = json.loads(line[len("BENCH_JSON "):])

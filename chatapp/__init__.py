@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -29,7 +30,7 @@ from .ui.security import configure_browser_security
 log = logging.getLogger("chatapp")
 
 
-def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then `config` overrides, then extensions.
 
     `config` may carry DATABASE_URL and the other environment variables (they win over the

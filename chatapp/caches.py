@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from flask import current_app
 
@@ -27,7 +27,7 @@ class ExpiringCache:
         self._entries: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Optional[str]:
+    def get(self, key: str) -> str | None:
         entry = self._entries.get(key)
         if entry is None:
             return None

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from flask.helpers import get_debug_flag
 from sqlalchemy.engine import make_url
@@ -109,7 +110,7 @@ def mask_url(url: str) -> str:
         return "<unparseable URL>"
 
 
-def engine_options_for(url: str, pool: Optional[PoolSettings] = None) -> dict[str, Any]:
+def engine_options_for(url: str, pool: PoolSettings | None = None) -> dict[str, Any]:
     """SQLAlchemy engine options for `url`.
 
     PostgreSQL: a LIFO QueuePool with a recycle below Neon's idle cut-off, a connect timeout,
@@ -167,7 +168,7 @@ PLACEHOLDER_SECRET_KEYS = frozenset({
 GENERATE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
-def secret_key_problem(key: str) -> Optional[str]:
+def secret_key_problem(key: str) -> str | None:
     """Why `key` cannot sign production sessions ("is not set", "is too short ..."), or None."""
     if not key:
         return "is not set"
@@ -215,7 +216,7 @@ class Settings:
     infos: list[str] = field(default_factory=list)
 
 
-def load_settings(instance_path: str, overrides: Optional[Mapping[str, Any]] = None, *, testing: bool = False) -> Settings:
+def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None, *, testing: bool = False) -> Settings:
     """Build the app configuration from os.environ, with `overrides` (by variable name) winning.
 
     Outside development (CHATAPP_ENV=development, FLASK_DEBUG, or `testing`) a real SECRET_KEY

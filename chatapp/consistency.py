@@ -10,7 +10,7 @@ request, served by any instance, sees that write too. Without replicas nothing h
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request, session
@@ -57,7 +57,7 @@ def configure_replicas(app: Flask, urls: list[str]) -> None:
     app.teardown_request(_drop_position)
 
 
-def replica_set(app: Optional[Flask] = None) -> Optional[ReplicaSet]:
+def replica_set(app: Flask | None = None) -> ReplicaSet | None:
     """The app's read replicas, or None when it has none."""
     return (app or current_app).extensions.get(EXTENSION)
 
@@ -82,7 +82,7 @@ def _carry_position() -> None:
         g.chatapp_carried = carry(position)
 
 
-def _drop_position(_error: Optional[BaseException] = None) -> None:
+def _drop_position(_error: BaseException | None = None) -> None:
     token = g.pop("chatapp_carried", None)
     if token is not None:
         uncarry(token)
@@ -94,12 +94,12 @@ def _browser() -> bool:
     return request.blueprint != "api"
 
 
-def acting_user() -> Optional[str]:
+def acting_user() -> str | None:
     """The request's user: the API token's, or the browser session's."""
     return g.get("api_user_id") or (session.get("user_id") if _browser() else None)
 
 
-def latest_position(user_id: str) -> Optional[str]:
+def latest_position(user_id: str) -> str | None:
     """The user's latest write position this process knows, as sent to clients, or None."""
     replicas = replica_set()
     position = replicas.positions.get(user_id) if replicas is not None else None
@@ -123,7 +123,7 @@ def _tell_position(response: Response) -> Response:
     return response
 
 
-def consistency_event(user_id: str) -> Optional[tuple[str, dict[str, Any]]]:
+def consistency_event(user_id: str) -> tuple[str, dict[str, Any]] | None:
     """The last event of a streamed reply: the position of the reply just stored (the stream's
     headers left before it was written), or None without replicas."""
     text = latest_position(user_id) if replica_set() is not None else None

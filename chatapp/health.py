@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -29,10 +28,10 @@ log = logging.getLogger("chatapp")
 @dataclass
 class DatabaseStatus:
     reachable: bool
-    error: Optional[str] = None
+    error: str | None = None
     current: tuple[str, ...] = ()
     heads: tuple[str, ...] = ()
-    latency_ms: Optional[float] = None
+    latency_ms: float | None = None
     details: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -84,10 +83,10 @@ def _server_details(conn: sa.Connection) -> dict[str, str]:
 class ReplicaStatus:
     name: str
     reachable: bool = False
-    error: Optional[str] = None
-    server: Optional[str] = None
+    error: str | None = None
+    server: str | None = None
     in_recovery: bool = False
-    lag_seconds: Optional[float] = None  # None: still behind after the check's wait
+    lag_seconds: float | None = None  # None: still behind after the check's wait
 
 
 def replica_statuses(max_wait: float) -> list[ReplicaStatus]:

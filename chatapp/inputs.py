@@ -52,10 +52,10 @@ class _BytesKeptMultiPartParser(MultiPartParser):
 class StrictFormDataParser(FormDataParser):
     """Form bodies decoded as UTF-8 with undecodable bytes marked (see as_text), never altered."""
 
-    def _parse_urlencoded(self, stream: t.IO[bytes], mimetype: str, content_length: t.Optional[int], options: dict[str, str]) -> t.Any:
+    def _parse_urlencoded(self, stream: t.IO[bytes], mimetype: str, content_length: int | None, options: dict[str, str]) -> t.Any:
         return stream, self.cls(decode_pairs(stream.read())), self.cls()
 
-    def _parse_multipart(self, stream: t.IO[bytes], mimetype: str, content_length: t.Optional[int], options: dict[str, str]) -> t.Any:
+    def _parse_multipart(self, stream: t.IO[bytes], mimetype: str, content_length: int | None, options: dict[str, str]) -> t.Any:
         parser = _BytesKeptMultiPartParser(
             stream_factory=self.stream_factory,
             max_form_memory_size=self.max_form_memory_size,
@@ -108,7 +108,7 @@ def _raw_path() -> str:
     return as_text(request.environ.get("PATH_INFO", "").encode("latin-1", "replace"))
 
 
-def unstorable_field() -> t.Optional[str]:
+def unstorable_field() -> str | None:
     """The first part of the request holding text no database keeps: "path", a query parameter's
     or form field's name, or a file's field; None when all of it is storable."""
     if UNSTORABLE_TEXT.search(_raw_path()):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -19,20 +19,20 @@ class UTCDateTime(sa.TypeDecorator):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: Optional[datetime], dialect: sa.Dialect):
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; chatapp stores aware UTC timestamps")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: Optional[datetime], dialect: sa.Dialect):
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -40,7 +40,7 @@ IdType = sa.String(MAX_ID_LENGTH)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class User(db.Model):
@@ -48,9 +48,9 @@ class User(db.Model):
 
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
     # NULL for users provisioned by an integration (external_id) rather than registered.
-    email: Mapped[Optional[str]] = mapped_column(sa.String(320), unique=True)
-    password_hash: Mapped[Optional[str]] = mapped_column(sa.String(255))
-    external_id: Mapped[Optional[str]] = mapped_column(sa.String(255), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    external_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -78,8 +78,8 @@ class ApiToken(db.Model):
     name: Mapped[str] = mapped_column(sa.String(100))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Thread(db.Model):
@@ -91,7 +91,7 @@ class Thread(db.Model):
 
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
-    title: Mapped[Optional[str]] = mapped_column(sa.Text)
+    title: Mapped[str | None] = mapped_column(sa.Text)
     # "metadata" is reserved on declarative classes, hence the attribute name.
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -100,7 +100,7 @@ class Thread(db.Model):
     last_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     # The last item of the branch the thread shows (its items form a tree through parent_id);
     # every append moves it to the new item. NULL while the thread is empty.
-    leaf_id: Mapped[Optional[str]] = mapped_column(IdType)
+    leaf_id: Mapped[str | None] = mapped_column(IdType)
 
 
 class ThreadItem(db.Model):
@@ -118,14 +118,14 @@ class ThreadItem(db.Model):
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     type: Mapped[str] = mapped_column(sa.String(64), default="message")
-    role: Mapped[Optional[str]] = mapped_column(sa.String(16))
+    role: Mapped[str | None] = mapped_column(sa.String(16))
     content: Mapped[Any] = mapped_column(JSONType)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The item this one follows (NULL: a first item). Edits and regenerated replies share a
     # parent with the item they replace; the store keeps the tree whole (no foreign key: the
     # key would be (thread_id, parent_id), and deletes splice children up to the parent).
-    parent_id: Mapped[Optional[str]] = mapped_column(IdType)
+    parent_id: Mapped[str | None] = mapped_column(IdType)
 
 
 class Attachment(db.Model):
@@ -135,7 +135,7 @@ class Attachment(db.Model):
     user_id: Mapped[str] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    thread_id: Mapped[Optional[str]] = mapped_column(
+    thread_id: Mapped[str | None] = mapped_column(
         sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True
     )
     filename: Mapped[str] = mapped_column(sa.String(255))
@@ -155,7 +155,7 @@ UNMODELLED_COLUMNS = {("thread_items", "search_vector")}
 UNMODELLED_INDEXES = {"ix_thread_items_search_vector"}
 
 
-def include_in_autogenerate(obj: Any, name: Optional[str], type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_in_autogenerate(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Alembic's include_object hook (migrations/env.py and tests/test_migrations.py)."""
     if type_ == "table":
         return not (name in UNMODELLED_TABLES or (name or "").startswith(UNMODELLED_TABLE_PREFIX))

@@ -13,15 +13,15 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
 
 LSN_PATTERN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
 # A pinned user reads from the primary: no replica is ever this far.
 PINNED = 2**64
 
 
-def parse_lsn(text: str) -> Optional[int]:
+def parse_lsn(text: str) -> int | None:
     """The LSN `text` ("16/B374D848") as a number, or None when it is not one."""
     match = LSN_PATTERN.fullmatch(text or "")  # `$` alone would let a final newline through
     if match is None:
@@ -33,7 +33,7 @@ def format_lsn(value: int) -> str:
     return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
 
-def later(*positions: Optional[int]) -> Optional[int]:
+def later(*positions: int | None) -> int | None:
     """The latest of the positions given, or None when there is none."""
     known = [position for position in positions if position is not None]
     return max(known) if known else None
@@ -41,14 +41,14 @@ def later(*positions: Optional[int]) -> Optional[int]:
 
 # The position the current request carried (X-Chatapp-Consistency, or the browser session):
 # set by chatapp.consistency for the request's duration; the store's reads honour it.
-_carried: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("chatapp_carried_position", default=None)
+_carried: contextvars.ContextVar[int | None] = contextvars.ContextVar("chatapp_carried_position", default=None)
 
 
-def carried_position() -> Optional[int]:
+def carried_position() -> int | None:
     return _carried.get()
 
 
-def carry(position: Optional[int]) -> contextvars.Token:
+def carry(position: int | None) -> contextvars.Token:
     """From now on (in this context) reads must see at least `position`; undo with `uncarry`."""
     return _carried.set(position)
 
@@ -58,7 +58,7 @@ def uncarry(token: contextvars.Token) -> None:
 
 
 @contextmanager
-def carrying(position: Optional[int]) -> Iterator[None]:
+def carrying(position: int | None) -> Iterator[None]:
     """Reads inside must see at least `position`."""
     token = carry(position)
     try:
@@ -82,7 +82,7 @@ class WritePositions:
         self._pins: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def get(self, user_id: Optional[str]) -> Optional[int]:
+    def get(self, user_id: str | None) -> int | None:
         if user_id is None:
             return None
         if self._pins:

@@ -14,8 +14,9 @@ import contextvars
 import logging
 import math
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine

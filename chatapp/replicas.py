@@ -25,7 +25,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import psycopg2
 import sqlalchemy as sa
@@ -101,11 +102,11 @@ class Replica:
         self.number = number
         self.url = url  # password masked
         self.engine = engine
-        self.replay: Optional[int] = None
+        self.replay: int | None = None
         self.seen_at = 0.0
-        self.lag: Optional[float] = None
+        self.lag: float | None = None
         self.in_rotation = True
-        self.problem: Optional[str] = None
+        self.problem: str | None = None
         self._refresh = threading.Condition()
         self._refreshing = False
 
@@ -113,7 +114,7 @@ class Replica:
     def name(self) -> str:
         return f"read replica {self.number} ({self.url})"
 
-    def observe(self, replay: Optional[int], at: float) -> None:
+    def observe(self, replay: int | None, at: float) -> None:
         # Not max(): a restarted replica may reopen behind what it had replayed before.
         if at >= self.seen_at:
             self.replay, self.seen_at = replay, at
@@ -157,7 +158,7 @@ class ReplicaSet:
         self.positions._lock = threading.Lock()
         for replica in self.replicas:
             replica._refresh, replica._refreshing = threading.Condition(), False
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -165,7 +166,7 @@ class ReplicaSet:
 
     # -- routing -----------------------------------------------------------------------------
 
-    def choose(self, position: Optional[int], preferred: Optional[Replica] = None) -> Optional[Replica]:
+    def choose(self, position: int | None, preferred: Replica | None = None) -> Replica | None:
         """A replica in rotation for a read that must see `position` (None: any), or None for
         the primary. `preferred` (the replica the session read from before) wins when it qualifies."""
         self._note_read()
@@ -244,7 +245,7 @@ class ReplicaSet:
             while len(samples) > 1 and samples[0][0] < at - window:
                 samples.popleft()
 
-    def lag_of(self, replay: int, at: float) -> Optional[float]:
+    def lag_of(self, replay: int, at: float) -> float | None:
         """How stale a replica at `replay` can be at `at`: at most `at` minus the time of the
         latest sample it has replayed; past every sample, at least `at` minus the oldest one."""
         with self._samples_lock:
@@ -357,8 +358,8 @@ class ReplicaSet:
         ]
 
 
-_SETS: "weakref.WeakKeyDictionary[Engine, ReplicaSet]" = weakref.WeakKeyDictionary()
-_LIVE: "weakref.WeakSet[ReplicaSet]" = weakref.WeakSet()
+_SETS: weakref.WeakKeyDictionary[Engine, ReplicaSet] = weakref.WeakKeyDictionary()
+_LIVE: weakref.WeakSet[ReplicaSet] = weakref.WeakSet()
 
 
 def attach(primary: Engine, replicas: ReplicaSet) -> None:
@@ -366,7 +367,7 @@ def attach(primary: Engine, replicas: ReplicaSet) -> None:
     _SETS[primary] = replicas
 
 
-def replica_set_of(primary: Engine) -> Optional[ReplicaSet]:
+def replica_set_of(primary: Engine) -> ReplicaSet | None:
     return _SETS.get(primary)
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
 from .errors import InvalidRequest, NotFound
 
 MAX_ID_LENGTH = 64
-ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,%d}$" % (MAX_ID_LENGTH - 1)
+ID_REGEX = rf"^[A-Za-z0-9][A-Za-z0-9_.:-]{{0,{MAX_ID_LENGTH - 1}}}$"
 ID_PATTERN = re.compile(ID_REGEX)
 ID_RULE = f"1-{MAX_ID_LENGTH} letters, digits, '_', '-', '.' or ':'"
 TYPE_REGEX = r"^[a-z][a-z0-9_.-]{0,63}$"
@@ -121,7 +121,7 @@ def check_type(value: Any) -> str:
     return value
 
 
-def check_role(value: Any) -> Optional[str]:
+def check_role(value: Any) -> str | None:
     if value is not None and value not in ROLES:
         raise InvalidRequest(f"role must be one of {', '.join(ROLES)}", {"field": "role"})
     return value
@@ -142,7 +142,7 @@ def check_storable(value: Any, field: str) -> Any:
         raise InvalidRequest(f"{field}: {exc}", {"field": field}) from None
 
 
-def check_title(title: Any) -> Optional[str]:
+def check_title(title: Any) -> str | None:
     """A title as stored: stripped, None when empty."""
     if title is None:
         return None
@@ -210,7 +210,7 @@ def password_length(password: str) -> int:
     return len(re.sub(r"\s+", " ", password))
 
 
-def check_new_password(password: Any, email: Optional[str] = None, field: str = "password") -> str:
+def check_new_password(password: Any, email: str | None = None, field: str = "password") -> str:
     """A password a user may choose (V2.1.1-2.1.9): long enough, not too long, storable as text,
     not a common password nor the account's own email address. No composition rules."""
     if not isinstance(password, str) or password_length(password) < MIN_PASSWORD_CHARS:
@@ -232,7 +232,7 @@ def check_new_password(password: Any, email: Optional[str] = None, field: str = 
     return password
 
 
-def image_type(data: bytes) -> Optional[str]:
+def image_type(data: bytes) -> str | None:
     """The media type of a PNG, JPEG, GIF or WebP image, from its first bytes; None for anything else."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"

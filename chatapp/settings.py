@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional, Self
+from typing import Any, Literal, Self
 
 import annotated_types
 from dotenv import load_dotenv
@@ -25,7 +25,7 @@ class ConfigError(ValueError):
     """A configuration value that chatapp refuses to start with."""
 
 
-def load_env_file() -> Optional[Path]:
+def load_env_file() -> Path | None:
     """Load the .env file (paths.env_file) into os.environ; variables already set win over it."""
     path = env_file()
     if not path.is_file():
@@ -67,7 +67,7 @@ class EnvironmentSettings(BaseSettings):
         return data
 
     @classmethod
-    def from_env(cls, overrides: Optional[dict[str, Any]] = None) -> Self:
+    def from_env(cls, overrides: dict[str, Any] | None = None) -> Self:
         """The settings from os.environ, with `overrides` (by variable name) winning over it."""
         try:
             return cls(**(overrides or {}))
@@ -140,7 +140,7 @@ class AppSettings(LoggingSettings):
     max_message_chars: int = Field(32_000, ge=1, validation_alias="MAX_MESSAGE_CHARS")
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=0, validation_alias="MAX_ATTACHMENT_BYTES")
     # Unset: an attachment plus multipart overhead.
-    max_content_length: Optional[int] = Field(None, ge=1, validation_alias="MAX_CONTENT_LENGTH")
+    max_content_length: int | None = Field(None, ge=1, validation_alias="MAX_CONTENT_LENGTH")
     # POST /api/v1/threads/import: a thread document may be larger than any other request.
     max_import_bytes: int = Field(32 * 1024 * 1024, ge=1, validation_alias="MAX_IMPORT_BYTES")
     # How long the API trusts a token -> user lookup; bounds how late a revocation bites.
@@ -229,11 +229,11 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer concisely."
 class AssistantSettings(EnvironmentSettings):
     """The assistant backend: the offline demo responder unless `base_url` is set."""
 
-    base_url: Optional[str] = Field(None, validation_alias="ASSISTANT_BASE_URL")
-    api_key: Optional[str] = Field(None, validation_alias="ASSISTANT_API_KEY", repr=False)  # never logged
-    model: Optional[str] = Field(None, validation_alias="ASSISTANT_MODEL")
+    base_url: str | None = Field(None, validation_alias="ASSISTANT_BASE_URL")
+    api_key: str | None = Field(None, validation_alias="ASSISTANT_API_KEY", repr=False)  # never logged
+    model: str | None = Field(None, validation_alias="ASSISTANT_MODEL")
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, validation_alias="ASSISTANT_SYSTEM_PROMPT")
-    temperature: Optional[float] = Field(None, ge=0, le=2, validation_alias="ASSISTANT_TEMPERATURE")
+    temperature: float | None = Field(None, ge=0, le=2, validation_alias="ASSISTANT_TEMPERATURE")
     # Seconds to connect, and to wait for each part of the stream.
     timeout: float = Field(60.0, gt=0, validation_alias="ASSISTANT_TIMEOUT")
     history_messages: int = Field(20, ge=1, le=1000, validation_alias="ASSISTANT_HISTORY_MESSAGES")
@@ -269,7 +269,7 @@ def _default_workers() -> int:
 class GunicornSettings(LoggingSettings):
     """What gunicorn.conf.py reads; see docs/DEPLOY.md."""
 
-    bind: Optional[str] = Field(None, validation_alias="GUNICORN_BIND")
+    bind: str | None = Field(None, validation_alias="GUNICORN_BIND")
     host: str = Field("127.0.0.1", validation_alias="HOST")
     port: int = Field(8000, ge=1, le=65535, validation_alias="PORT")
     workers: int = Field(default_factory=_default_workers, ge=1, validation_alias="WEB_CONCURRENCY")
@@ -280,8 +280,8 @@ class GunicornSettings(LoggingSettings):
     keepalive: int = Field(75, ge=0, validation_alias="GUNICORN_KEEPALIVE")
     max_requests: int = Field(0, ge=0, validation_alias="GUNICORN_MAX_REQUESTS")
     max_requests_jitter: int = Field(0, ge=0, validation_alias="GUNICORN_MAX_REQUESTS_JITTER")
-    access_log: Optional[str] = Field(None, validation_alias="GUNICORN_ACCESS_LOG")
-    control_socket: Optional[str] = Field(None, validation_alias="GUNICORN_CONTROL_SOCKET")
+    access_log: str | None = Field(None, validation_alias="GUNICORN_ACCESS_LOG")
+    control_socket: str | None = Field(None, validation_alias="GUNICORN_CONTROL_SOCKET")
     forwarded_allow_ips: str = Field("127.0.0.1,::1", validation_alias="FORWARDED_ALLOW_IPS")
 
     @property

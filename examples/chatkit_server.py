@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # lets `python examples/chatkit_server.py` import chatapp
@@ -57,12 +58,12 @@ TITLE_CHARS = 60
 class OfflineChatKitServer(ChatKitServer[dict]):
     """Answers each user message with a chatapp Assistant (the offline responder by default)."""
 
-    def __init__(self, store: ChatKitStore, assistant: Optional[Assistant] = None):
+    def __init__(self, store: ChatKitStore, assistant: Assistant | None = None):
         super().__init__(store)
         self.assistant = assistant or OfflineAssistant(chunk_delay=0)
 
     async def respond(
-        self, thread: ThreadMetadata, input_user_message: Optional[UserMessageItem], context: dict
+        self, thread: ThreadMetadata, input_user_message: UserMessageItem | None, context: dict
     ) -> AsyncIterator[ThreadStreamEvent]:
         if thread.title is None and input_user_message is not None:
             thread.title = plain_text(input_user_message).strip()[:TITLE_CHARS] or None  # the SDK saves it
@@ -174,7 +175,7 @@ def close_loop(loop: asyncio.AbstractEventLoop) -> None:
     loop.close()
 
 
-def add_chatkit_endpoint(app: Flask, server: Optional[ChatKitServer] = None, path: str = "/chatkit") -> ChatKitServer:
+def add_chatkit_endpoint(app: Flask, server: ChatKitServer | None = None, path: str = "/chatkit") -> ChatKitServer:
     """Serve `server` (by default an OfflineChatKitServer on ChatKitStore(app)) at POST `path`."""
     server = server or OfflineChatKitServer(ChatKitStore(app))
 
@@ -191,7 +192,7 @@ def add_chatkit_endpoint(app: Flask, server: Optional[ChatKitServer] = None, pat
     return server
 
 
-def create_example_app(config: Optional[dict[str, Any]] = None) -> Flask:
+def create_example_app(config: dict[str, Any] | None = None) -> Flask:
     """chatapp's app with the ChatKit endpoint added."""
     from dotenv import load_dotenv
 

@@ -1,9 +1,8 @@
 import logging
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from flask import current_app
 
 from chatapp.models import include_in_autogenerate
 from chatapp.startup import exit_on_connection_error

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from chatapp.store.accounts import AccountStore, hash_token
 from chatapp.errors import Conflict, InvalidRequest, NotFound
 from chatapp.extensions import db
 from chatapp.models import ApiToken, User
+from chatapp.store.accounts import AccountStore, hash_token
 
 
 @pytest.fixture

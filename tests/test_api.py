@@ -6,17 +6,17 @@ import pytest
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
-from support.api_client import ApiClient, assert_error
-from chatapp.store.accounts import AccountStore
 from chatapp.api.auth import TokenCache
 from chatapp.api.spec import page_model
+from chatapp.extensions import db
 from chatapp.store import ItemRecord, ThreadRecord
+from chatapp.store.accounts import AccountStore
+from support.api_client import ApiClient, assert_error
+from support.databases import make_app
 
 # The documented answers: the store's records, and keyset pages of them.
 Item, Thread = TypeAdapter(ItemRecord), TypeAdapter(ThreadRecord)
 ItemPage, ThreadPage = TypeAdapter(page_model(ItemRecord)), TypeAdapter(page_model(ThreadRecord))
-from chatapp.extensions import db
-from support.databases import make_app
 
 APP_CONFIG = {"MAX_MESSAGE_CHARS": 1000, "MAX_CONTENT_LENGTH": 64 * 1024}
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 
 import pytest
-
-from support.api_client import ApiClient, assert_error
 from pydantic import TypeAdapter
 
 from chatapp.store import AttachmentRecord
+from support.api_client import ApiClient, assert_error
 
 Attachment = TypeAdapter(AttachmentRecord)  # the documented answer
 

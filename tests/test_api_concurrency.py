@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from flask_migrate import upgrade
 
-from support.api_client import make_token
 from chatapp.extensions import db
+from support.api_client import make_token
 from support.databases import create_pg_database, drop_pg_database, make_app, make_user
 from support.servers import gunicorn_server
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from flask import Blueprint, Flask
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ class EchoQuery(QueryModel):
 
 class EchoBody(RequestModel):
     word: str = Field(min_length=1)
-    tone: Optional[Literal["loud", "soft"]] = None
+    tone: Literal["loud", "soft"] | None = None
 
 
 class Echo(BaseModel):

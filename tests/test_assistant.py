@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ from chatapp.config import AssistantSettings, ConfigError
 from chatapp.errors import UpstreamError, UpstreamTimeout
 from chatapp.store import ItemRecord
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def item(seq: int, role: str | None, content, type: str = "message", **metadata) -> ItemRecord:

@@ -7,7 +7,8 @@ streams SSE chunks (or answers 500, drops the stream, hangs) as each test script
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest

@@ -8,17 +8,17 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from contextlib import closing
-from typing import Iterator
 
 import pytest
 
-from support.api_client import make_token
 from chatapp.extensions import db
 from chatapp.services import chat_store
+from support.api_client import make_token
+from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.databases import make_user
 from support.fake_llm import FakeLLM
-from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.servers import gunicorn_server
 
 SLOW_DELTAS = [f"word{index} " for index in range(300)]
@@ -139,7 +139,7 @@ def test_browser_streams_the_reply_into_the_page_and_it_persists(app, tmp_path):
             assert len(set(seen)) >= 3, seen  # it grew in the page before the final message
             # The live text is rendered Markdown: compare its words, not the whitespace between blocks.
             words = [" ".join(text.split()) for text in seen]
-            assert all(later.startswith(earlier) for earlier, later in zip(words, words[1:]))
+            assert all(later.startswith(earlier) for earlier, later in zip(words, words[1:], strict=False))
             page.reload()
             persisted = page.locator(".msg-assistant").last
             expect(persisted.locator(".msg-body")).to_contain_text("You asked: “How does streaming work?”")

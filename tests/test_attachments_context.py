@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import io
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,7 @@ def question(llm: FakeLLM) -> dict[str, Any]:
 
 def test_text_files_reach_the_model_as_text_and_images_as_a_note(alice, llm):
     thread_id = alice.new_thread()["id"]
-    notes = upload(alice, "notes.md", "# Plan\nRome ```code``` Lisbon".encode(), "text/markdown", thread_id)
+    notes = upload(alice, "notes.md", b"# Plan\nRome ```code``` Lisbon", "text/markdown", thread_id)
     code = upload(alice, "main.py", b"print('hi')\n", "application/octet-stream")  # text, whatever it claims
     image = upload(alice, "photo.png", PNG, "image/png")
     blob = upload(alice, "data.bin", BINARY, "application/octet-stream")

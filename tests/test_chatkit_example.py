@@ -13,9 +13,9 @@ pytest.importorskip("chatkit", reason="openai-chatkit is not installed (requirem
 
 from chatkit.types import AssistantMessageItem, UserMessageItem  # noqa: E402
 
-from chatapp.store.accounts import AccountStore  # noqa: E402
 from chatapp.extensions import db  # noqa: E402
 from chatapp.integrations.chatkit import ChatKitStore  # noqa: E402
+from chatapp.store.accounts import AccountStore  # noqa: E402
 from support.httpclient import Api, call  # noqa: E402
 from support.servers import gunicorn_server  # noqa: E402
 

@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
@@ -24,14 +24,13 @@ from chatkit.types import (  # noqa: E402
 )
 from chatkit.widgets import DynamicWidgetComponent, DynamicWidgetRoot  # noqa: E402
 
-
 from support.chatkit import (  # noqa: E402 - the fixtures store, ctx, other_ctx come from conftest
     PROJECT_ROOT,
-    new_id,
     chatapp_side,
-    make_thread,
-    user_message,
     every_item_variant,
+    make_thread,
+    new_id,
+    user_message,
     variant_names,
 )
 
@@ -75,7 +74,7 @@ async def test_messages_show_as_ordinary_chatapp_messages(app, store, ctx):
     assert (assistant.type, assistant.role, assistant.content) == ("message", "assistant", "First part.\n\nSecond part.")
     assert [(r.type, r.role) for r in others] == [(i.type, None) for i in items[2:]]
     assert [r.content for r in others] == [i.model_dump(mode="json") for i in items[2:]]
-    assert user.created_at == items[0].created_at.astimezone(timezone.utc)
+    assert user.created_at == items[0].created_at.astimezone(UTC)
     # auto_title is off: ChatKit's null title stays null in chatapp.
     assert chatapp_side(app, ctx.user_id, lambda s, u: s.get_thread(u, thread.id).title) is None
 

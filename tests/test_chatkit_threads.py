@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,12 +20,11 @@ from chatkit.types import (  # noqa: E402
 
 from chatapp.errors import Conflict, InvalidRequest, NotFound  # noqa: E402
 from chatapp.integrations.chatkit import ChatKitStore, MissingUserId  # noqa: E402
-
 from support.chatkit import (  # noqa: E402 - the fixtures store, ctx, other_ctx come from conftest
     Context,
-    new_id,
     chatapp_side,
     make_thread,
+    new_id,
     user_message,
 )
 
@@ -62,7 +61,7 @@ async def test_thread_round_trips_with_null_title_status_and_metadata(app, store
 
     record = chatapp_side(app, ctx.user_id, lambda s, u: s.get_thread(u, thread.id))
     assert record.title is None
-    assert record.created_at == created.astimezone(timezone.utc)
+    assert record.created_at == created.astimezone(UTC)
 
 
 async def test_save_thread_is_an_upsert(app, store, ctx):

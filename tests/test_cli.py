@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
+from chatapp.store.accounts import AccountStore
 from support.databases import make_app
 
 

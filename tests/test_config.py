@@ -8,7 +8,14 @@ import secrets
 import pytest
 
 from chatapp import create_app
-from chatapp.config import ConfigError, PoolSettings, engine_options_for, load_settings, mask_url, normalize_database_url
+from chatapp.config import (
+    ConfigError,
+    PoolSettings,
+    engine_options_for,
+    load_settings,
+    mask_url,
+    normalize_database_url,
+)
 from support.databases import TEST_SECRET_KEY
 
 DEVELOPMENT = {"CHATAPP_ENV": "development"}

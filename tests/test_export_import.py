@@ -8,15 +8,22 @@ import io
 import json
 import tracemalloc
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from support.api_client import ApiClient, assert_error
 from chatapp.extensions import db
 from chatapp.services import chat_store
 from chatapp.store import ItemRecord, NewItem, ThreadRecord
-from chatapp.transfer.document import ATTACHMENT_FIELDS, ITEM_FIELDS, THREAD_FIELDS, AttachmentPart, ItemPart, ThreadPart
+from chatapp.transfer.document import (
+    ATTACHMENT_FIELDS,
+    ITEM_FIELDS,
+    THREAD_FIELDS,
+    AttachmentPart,
+    ItemPart,
+    ThreadPart,
+)
+from support.api_client import ApiClient, assert_error
 
 APP_CONFIG = {"MAX_CONTENT_LENGTH": 256 * 1024, "MAX_IMPORT_BYTES": 4 * 1024 * 1024}
 
@@ -46,7 +53,7 @@ def rich_thread(client: ApiClient) -> dict:
     client.new_item(thread["id"], "Baga beach aur Fort Aguada.", role="assistant", metadata={"usage": {"total_tokens": 12}})
     client.post(f"/threads/{thread['id']}/items", json={"type": "tool_call", "role": "tool", "content": {"name": "map", "args": [1, None]}})
     assert client.delete(f"/threads/{thread['id']}/items/{deleted['id']}").status_code == 204
-    upload(client, thread["id"], "plan.txt", "day 1: beach\n".encode())
+    upload(client, thread["id"], "plan.txt", b"day 1: beach\n")
     return client.get(f"/threads/{thread['id']}").get_json()
 
 
@@ -246,7 +253,7 @@ ITEMS = 20_000
 
 def bulk_thread(app, user_id: str, thread_id: str, count: int) -> str:
     """A thread of `count` items, written in bulk."""
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     with app.app_context():
         store = chat_store()
         thread, _ = store.import_thread(user_id, thread_id=thread_id, title=thread_id, metadata={}, created_at=start)

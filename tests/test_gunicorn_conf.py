@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from support.api_client import make_token
 from chatapp.extensions import db
+from support.api_client import make_token
 from support.databases import TEST_SECRET_KEY, create_pg_database, drop_pg_database, free_port, make_app, make_user
 from support.httpclient import Api, call
 from support.servers import ROOT, gunicorn_server, migrate

@@ -12,9 +12,9 @@ import urllib.request
 import pytest
 import sqlalchemy as sa
 
-from support.api_client import make_token
 from chatapp.extensions import db
 from chatapp.models import Thread, ThreadItem
+from support.api_client import make_token
 from support.databases import create_pg_database, drop_pg_database, free_port, make_app, make_user
 from support.servers import gunicorn_server, migrate
 from support.ui import register, start_chat

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Direct usage of named widget cla
 
 from chatkit.types import InferenceOptions, UserMessageItem, UserMessageTextContent  # noqa: E402
 
-from support.api_client import ApiClient  # noqa: E402
 from chatapp.extensions import db  # noqa: E402
 from chatapp.integrations.chatkit import ChatKitStore  # noqa: E402
 from chatapp.store.accounts import AccountStore  # noqa: E402
+from support.api_client import ApiClient  # noqa: E402
 from support.databases import create_pg_database, drop_pg_database  # noqa: E402
 from support.legacy_samples import FILLERS, Sample, Thread  # noqa: E402
 from support.legacy_schemas import report_rows, table_digest  # noqa: E402

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 
 pytest.importorskip("chatkit", reason="openai-chatkit is not installed: the samples are built with its types")
 
-from support.api_client import ApiClient  # noqa: E402
 from chatapp.extensions import db  # noqa: E402
 from chatapp.legacy.source import LegacySource  # noqa: E402
 from chatapp.services import chat_store  # noqa: E402
 from chatapp.store.accounts import AccountStore  # noqa: E402
+from support.api_client import ApiClient  # noqa: E402
 from support.databases import BACKENDS, create_pg_database, drop_pg_database  # noqa: E402
 from support.legacy_samples import fill_002, fill_004  # noqa: E402
 from support.legacy_schemas import TIE, at, create, insert, report_rows, table_digest  # noqa: E402

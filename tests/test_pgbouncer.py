@@ -28,7 +28,7 @@ def pgbouncer_stats(port: int) -> dict[str, str]:
         config = {row[0]: row[1] for row in cur.fetchall()}
         cur.execute("SHOW STATS")
         columns = [column.name for column in cur.description]
-        transactions = sum(dict(zip(columns, row))["total_xact_count"] for row in cur.fetchall())
+        transactions = sum(dict(zip(columns, row, strict=True))["total_xact_count"] for row in cur.fetchall())
     return {"pool_mode": config["pool_mode"], "transactions": transactions}
 
 

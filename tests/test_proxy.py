@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from support.api_client import make_token
 from chatapp import create_app
-from chatapp.store.accounts import TOKEN_PREFIX, AccountStore
 from chatapp.config import ConfigError, load_settings
 from chatapp.extensions import db
+from chatapp.store.accounts import TOKEN_PREFIX, AccountStore
+from support.api_client import make_token
 from support.databases import TEST_SECRET_KEY, create_pg_database, drop_pg_database, make_app
 from support.frontends import nginx
 from support.httpclient import Api, Reply, call

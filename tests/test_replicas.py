@@ -11,21 +11,21 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from support.ui import register
-from support.api_client import BASE, ApiClient
 from chatapp.consistency import HEADER, replica_set
 from chatapp.extensions import db
 from chatapp.positions import parse_lsn
 from chatapp.replicas import PRIMARY_POSITION, ReplicaSet
+from support.api_client import BASE, ApiClient
 from support.databases import make_app
 from support.pgcluster import PrivateCluster
 from support.pgproxy import PgProxy
 from support.servers import migrate
+from support.ui import register
 
 APP_ROLE = "chatapp_app"
 APPLY_DELAY = "200ms"
@@ -104,7 +104,7 @@ class Wire:
     def __init__(self, databases: Databases):
         self.databases = databases
 
-    def __enter__(self) -> "Wire":
+    def __enter__(self) -> Wire:
         self.databases.primary_proxy.reset()
         self.databases.replica_proxy.reset()
         return self
@@ -352,7 +352,7 @@ def test_chatkit_loads_read_the_replica_and_see_their_own_writes(app, databases)
 
     store = chatkit.ChatKitStore(app)
     context = {"user_id": f"host-{secrets.token_hex(4)}"}
-    thread = ThreadMetadata(id=f"thr_{secrets.token_hex(6)}", title="from chatkit", created_at=datetime.now(timezone.utc))
+    thread = ThreadMetadata(id=f"thr_{secrets.token_hex(6)}", title="from chatkit", created_at=datetime.now(UTC))
 
     async def save_then_load():
         await store.save_thread(thread, context)

@@ -12,14 +12,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
-from support.api_client import make_token
 from chatapp.consistency import HEADER
 from chatapp.extensions import db
 from chatapp.store.accounts import AccountStore
+from support.api_client import make_token
 from support.databases import make_app
 from support.frontends import nginx
 from support.httpclient import Reply, call
@@ -89,7 +88,7 @@ class ApiUser:
         self.base = site.base + "/api/v1"
         _, self.user_id, token = new_user(site)
         self.headers = {"Authorization": f"Bearer {token}", "Host": HOST}
-        self.position: Optional[str] = None
+        self.position: str | None = None
 
     def call(self, method: str, path: str, body=None, carry: bool = True) -> Reply:
         headers = dict(self.headers)

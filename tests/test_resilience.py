@@ -17,11 +17,11 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from support.api_client import make_token
-from chatapp.store.accounts import AccountStore
 from chatapp.errors import DatabaseUnavailable
 from chatapp.extensions import db
 from chatapp.store import ChatStore
+from chatapp.store.accounts import AccountStore
+from support.api_client import make_token
 from support.databases import make_app, make_user
 from support.httpclient import Api, Reply, call
 from support.pgcluster import PrivateCluster

@@ -12,10 +12,10 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from support.api_client import ApiClient
-from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 from chatapp.services import chat_store
+from chatapp.store.accounts import AccountStore
+from support.api_client import ApiClient
 from support.databases import create_pg_database, drop_pg_database, make_app
 from support.pgproxy import PgProxy
 

@@ -4,17 +4,17 @@ isolation, escaped snippets, and the API's answers and errors."""
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
 from pydantic import TypeAdapter
 
-from support.api_client import ApiClient, assert_error
 from chatapp.api.spec import page_model
 from chatapp.errors import InvalidRequest
 from chatapp.services import chat_store
 from chatapp.store import ChatStore, SearchHitRecord
+from support.api_client import ApiClient, assert_error
 
 HitPage = TypeAdapter(page_model(SearchHitRecord))
 
@@ -154,7 +154,7 @@ def test_snippets_are_escaped_html_with_mark_tags_only(store, user_id):
 
 def test_better_matches_first_then_newest(store, user_id):
     thread = store.create_thread(user_id)
-    when = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    when = datetime(2025, 1, 1, tzinfo=UTC)
     weak, _ = store.add_item(user_id, thread.id, role="user", content="neon is one of many databases people run in the cloud today", created_at=when)
     strong, _ = store.add_item(user_id, thread.id, role="user", content="neon neon neon", created_at=when)
     older, _ = store.add_item(user_id, thread.id, role="user", content="tie break", created_at=when)
@@ -164,7 +164,7 @@ def test_better_matches_first_then_newest(store, user_id):
 
 
 def test_keyset_pages_walk_every_hit_once(store, user_id):
-    when = datetime(2025, 2, 2, tzinfo=timezone.utc)
+    when = datetime(2025, 2, 2, tzinfo=UTC)
     expected = []
     for number in range(3):
         thread = store.create_thread(user_id, title=f"t{number}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -121,7 +121,7 @@ def test_json_pages_match_the_record_pages(store, user_id, other_user_id):
     store.add_item(user_id, thread.id, role="user", content='Quotes " and \\ and ünïcode ✓')
     store.add_item(user_id, thread.id, type="tool_call", role="tool", content={"b": [1, 2.5, None], "a": {"x": True}})
     store.add_item(user_id, thread.id, role="assistant", content="whole second", metadata={"k": "v"},
-                   created_at=datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc))
+                   created_at=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC))
     store.add_item(user_id, thread.id, role="assistant", content="offset", created_at=datetime(
         2024, 5, 6, 9, 8, 9, 120, tzinfo=timezone(timedelta(hours=2))))
     for n in range(3):
@@ -206,7 +206,7 @@ def test_isolation_other_user_sees_nothing(store, user_id, other_user_id):
 
 
 def test_upserts_keep_seq_and_created_at(store, user_id):
-    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     thread = store.save_thread(user_id, "thr_external", title=None, metadata={"a": 1}, created_at=when)
     assert thread.created_at == when and thread.title is None
     thread = store.save_thread(user_id, "thr_external", title="Named", metadata={"a": 2})
@@ -266,7 +266,7 @@ def test_attachments_round_trip_and_limit(store, user_id):
 
 def test_created_at_ties_do_not_affect_order(store, user_id):
     thread = store.create_thread(user_id)
-    same = datetime.now(timezone.utc) - timedelta(days=1)
+    same = datetime.now(UTC) - timedelta(days=1)
     ids = [store.add_item(user_id, thread.id, role="user", content=f"{n}", created_at=same)[0].id for n in range(5)]
     assert [i.id for i in store.list_items(user_id, thread.id).data] == ids
 

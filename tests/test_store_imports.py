@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from chatapp.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from chatapp.services import chat_store
 from chatapp.store import ChatStore, NewItem
 
-WHEN = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+WHEN = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from support.api_client import ApiClient
 from chatapp.extensions import db
 from chatapp.models import ApiToken
 from chatapp.store.accounts import hash_token
+from support.api_client import ApiClient
 from support.databases import create_pg_database, drop_pg_database, make_app
 from support.pgproxy import PgProxy
 from support.ui import csrf_token, page_text, register

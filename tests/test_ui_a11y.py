@@ -5,13 +5,13 @@ phone, with open menus and dialogs, and while a reply streams."""
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from support.browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, send, serve
 from chatapp.extensions import db
 from chatapp.services import chat_store
+from support.browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, send, serve
 from support.fake_llm import FakeLLM
 
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -6,14 +6,14 @@ phone's account menu open) into docs/screenshots/.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from support.browser import DESKTOP, PHONE, Served, chromium, register, send, serve
 from chatapp.extensions import db
 from chatapp.services import chat_store
+from support.browser import DESKTOP, PHONE, Served, chromium, register, send, serve
 from support.databases import BACKENDS
 
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -5,13 +5,13 @@ character counter, times, the phone's account menu, and sending with JavaScript 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from support.browser import DESKTOP, PHONE, Served, chromium, register, send, serve, watch
 from chatapp.extensions import db
 from chatapp.services import chat_store
+from support.browser import DESKTOP, PHONE, Served, chromium, register, send, serve, watch
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect

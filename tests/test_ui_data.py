@@ -52,7 +52,7 @@ def test_results_show_marked_snippets_of_the_users_own_messages_only(app, member
     assert "<mark>Goa</mark> has great beaches &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert(1)" not in page
     assert "somebody else" not in page and other_thread not in page
-    assert 'href="/t/%s?at=' % thread_id in page
+    assert f'href="/t/{thread_id}?at=' in page
     assert "Planning a trip to Goa" in page  # the chat's title
     hindi = text_of(client.get("/search", query_string={"q": "गोवा"}))
     assert "<mark>गोवा</mark>" in hindi

@@ -131,7 +131,7 @@ def test_every_route_refuses_unstorable_path_segments_and_query_values(app, alic
                     raw = {name: path_values.get(name, "x") for name in rule.arguments}
                     if argument is not None:
                         raw[argument] = value
-                    path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: raw[m.group(1)], rule.rule)
+                    path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m, raw=raw: raw[m.group(1)], rule.rule)
                     # As a server passes the path (its bytes as latin-1): the test client would decode it leniently.
                     raw_path = unquote_to_bytes(path).decode("latin-1")
                     response = alice.open(path, method=method, environ_overrides={"PATH_INFO": raw_path})

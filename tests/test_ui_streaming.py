@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from support.browser import DESKTOP, PHONE, chromium, register, send, serve, watch
 from chatapp.ui.markdown import render_markdown
+from support.browser import DESKTOP, PHONE, chromium, register, send, serve, watch
 from support.databases import BACKENDS
 from support.fake_llm import FakeLLM
 
@@ -222,9 +222,9 @@ def test_live_markdown_equals_the_server_rendering(served, page):
     normalized = page.evaluate(
         "pairs => pairs.map(([a, b]) => { const x = document.createElement('div'), y = document.createElement('div');"
         " x.innerHTML = a; y.innerHTML = b; return [x.innerHTML.trim(), y.innerHTML.trim()]; })",
-        list(zip(live, server)),
+        list(zip(live, server, strict=True)),
     )
-    for text, (from_page, from_server) in zip(corpus, normalized):
+    for text, (from_page, from_server) in zip(corpus, normalized, strict=True):
         assert from_page == from_server, text
 
 

@@ -41,13 +41,13 @@ def test_every_vendored_file_is_in_a_manifest():
 
 def test_versions_in_the_manifest_are_the_ones_the_script_pins():
     script = (ROOT / "scripts" / "vendor.sh").read_text()
-    for package, version, _sha, path in manifest_entries():
+    for package, version, _sha, _path in manifest_entries():
         assert f'"{package} {version} ' in script, (package, version)
     assert "DOMPurify 3.5.0" in (ROOT / "static/vendor/dompurify/purify.min.js").read_text()[:200]
     assert "axe v4.14.1" in (ROOT / "tests/vendor/axe-core/axe.min.js").read_text()[:200]
 
 
 def test_every_vendored_script_has_its_license_beside_it():
-    for package, _version, _sha, path in manifest_entries():
+    for _package, _version, _sha, path in manifest_entries():
         if path.endswith(".js"):
             assert (ROOT / path).with_name("LICENSE").is_file(), path

@@ -5,14 +5,14 @@ desktop and a phone. Also takes the README's picture of a chat with versions and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from support.browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, serve, watch
 from chatapp.extensions import db
 from chatapp.services import chat_store
+from support.browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, serve, watch
 from support.sample_files import png
 
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -5,14 +5,15 @@ follows the branch, clients that ignore branches, the OpenAPI document, and isol
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from test_assistant_replies import sse_events
 
 from support.api_client import ApiClient, assert_error
 from support.databases import free_port
 from support.fake_llm import FakeLLM
-from test_assistant_replies import sse_events
 
 LLM_PORT = free_port()
 APP_CONFIG = {

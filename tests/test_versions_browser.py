@@ -6,7 +6,7 @@ with chips, thumbnails and downloads, isolation, and the same actions with JavaS
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

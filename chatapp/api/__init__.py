@@ -5,7 +5,7 @@ token-authenticated.
 its routes when imported.
 """
 
-from .registry import api, bp
 from . import attachments, branches, items, messages, search, threads, transfer  # noqa: E402,F401 - registers the routes
+from .registry import api, bp
 
 __all__ = ["api", "bp"]

@@ -7,9 +7,9 @@ from flask import current_app
 from ..errors import PayloadTooLarge
 from ..files import clean_content_type, clean_filename, download_response
 from ..services import chat_store
+from ..store import AttachmentRecord
 from .registry import api
 from .responses import no_content, record_response
-from ..store import AttachmentRecord
 from .schemas import AttachmentUpload
 
 # Sent with the media type stored for the file (any type, hence */*); documented as bytes first,

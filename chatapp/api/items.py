@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response
 
-from ..store import UNSET, ItemRecord
 from ..services import chat_store
+from ..store import UNSET, ItemRecord
 from .registry import api
 from .responses import JSON_MIMETYPE, no_content, record_response
 from .schemas import ItemCreate, ItemListQuery, ItemUpdate

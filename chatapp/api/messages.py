@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from flask import Response, current_app, request
 from pydantic import BaseModel, Field
 
 from ..assistant import Reply
-from ..consistency import HEADER as CONSISTENCY_HEADER, consistency_event
 from ..assistant.streaming import ReplyStream, sse_event
+from ..consistency import HEADER as CONSISTENCY_HEADER
+from ..consistency import consistency_event
 from ..errors import InvalidRequest
 from ..rules import MAX_ATTACHMENTS_PER_MESSAGE, Id, Text
 from ..services import chat_store, reply_service
@@ -24,14 +25,14 @@ EVENT_STREAM = "text/event-stream"
 class MessageCreate(RequestModel):
     """A user message; `stream: true` (or `Accept: text/event-stream`) streams the reply."""
 
-    id: Optional[Id] = Field(
+    id: Id | None = Field(
         None,
         description="A client-chosen id for the user message: re-sending it stores the message "
         "once and asks for a new reply (the retry after an error).",
     )
     content: Annotated[Text, Field(min_length=1)]
-    parent_id: Optional[Id] = Field(None, description=PARENT_ID + " Edit and resend a message: its parent_id.")
-    attachments: Optional[Annotated[list[Id], Field(max_length=MAX_ATTACHMENTS_PER_MESSAGE)]] = Field(
+    parent_id: Id | None = Field(None, description=PARENT_ID + " Edit and resend a message: its parent_id.")
+    attachments: Annotated[list[Id], Field(max_length=MAX_ATTACHMENTS_PER_MESSAGE)] | None = Field(
         None,
         description="Ids of your attachments (POST /attachments) that go with the message, kept in its "
         "metadata.attachments: text files reach the model as text, images as images when it accepts them.",

@@ -8,7 +8,7 @@ registry serializes and documents them from the records' own types.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from werkzeug.datastructures import FileStorage
@@ -27,20 +27,20 @@ class QueryModel(BaseModel):
 
 
 class ThreadCreate(RequestModel):
-    title: Optional[Title] = None
-    metadata: Optional[Metadata] = None
+    title: Title | None = None
+    metadata: Metadata | None = None
 
 
 class ThreadUpdate(RequestModel):
     """Only the fields sent change; `"title": null` clears the title."""
 
-    title: Optional[Title] = None
-    metadata: Optional[Metadata] = None
+    title: Title | None = None
+    metadata: Metadata | None = None
 
 
 class ThreadListQuery(QueryModel):
     limit: PageLimit = 20
-    after: Optional[Id] = Field(None, description="The last thread id of the previous page.")
+    after: Id | None = Field(None, description="The last thread id of the previous page.")
     order: Literal["desc", "asc"] = Field("desc", description="desc: most recently active first.")
 
 
@@ -54,40 +54,40 @@ PARENT_ID = (
 class ItemCreate(RequestModel):
     """A message needs a role and non-empty string content (at most MAX_MESSAGE_CHARS)."""
 
-    id: Optional[Id] = Field(None, description="A client-chosen id: re-sending it with the same body is a no-op.")
+    id: Id | None = Field(None, description="A client-chosen id: re-sending it with the same body is a no-op.")
     type: ItemType = "message"
-    role: Optional[Role] = None
+    role: Role | None = None
     content: Annotated[JsonValue, Field(description="A string for messages; any JSON value for other types.")]
-    metadata: Optional[Metadata] = None
-    parent_id: Optional[Id] = Field(None, description=PARENT_ID)
+    metadata: Metadata | None = None
+    parent_id: Id | None = Field(None, description=PARENT_ID)
 
 
 class ItemUpdate(RequestModel):
     """Only the fields sent change; the item's seq, type and role stay."""
 
-    content: Optional[JsonValue] = None
-    metadata: Optional[Metadata] = None
+    content: JsonValue | None = None
+    metadata: Metadata | None = None
 
 
 class ItemListQuery(QueryModel):
     limit: PageLimit = 50
-    after: Optional[Id] = Field(None, description="The last item id of the previous page.")
+    after: Id | None = Field(None, description="The last item id of the previous page.")
     order: Order = Field("asc", description="asc: oldest (lowest seq) first.")
 
 
 class SearchQuery(QueryModel):
     q: SearchText
     limit: PageLimit = 20
-    after: Optional[Cursor] = None
+    after: Cursor | None = None
 
 
 class ExportQuery(QueryModel):
     format: Literal["json", "markdown"] = Field("json", description="json: the importable document.")
-    include: Optional[Literal["attachments"]] = Field(None, description="attachments: their bytes too (JSON only).")
+    include: Literal["attachments"] | None = Field(None, description="attachments: their bytes too (JSON only).")
 
 
 class ExportAllQuery(QueryModel):
-    include: Optional[Literal["attachments"]] = Field(None, description="attachments: their bytes too.")
+    include: Literal["attachments"] | None = Field(None, description="attachments: their bytes too.")
 
 
 class ImportQuery(QueryModel):
@@ -96,7 +96,7 @@ class ImportQuery(QueryModel):
 
 class BranchQuery(QueryModel):
     limit: PageLimit = 50
-    after: Optional[Id] = Field(None, description="The last item id of the previous page.")
+    after: Id | None = Field(None, description="The last item id of the previous page.")
     order: Order = Field(
         "desc",
         description="desc: from the leaf, newest first; each page costs the same however long the branch. "
@@ -106,14 +106,14 @@ class BranchQuery(QueryModel):
 
 class VersionListQuery(QueryModel):
     limit: PageLimit = 50
-    after: Optional[Id] = Field(None, description="The last item id of the previous page.")
+    after: Id | None = Field(None, description="The last item id of the previous page.")
 
 
 class BranchSelect(RequestModel):
     """Which branch the thread shows: the one through `item_id`, or through its `version`-th version."""
 
     item_id: Id
-    version: Optional[Annotated[int, Field(ge=1)]] = Field(
+    version: Annotated[int, Field(ge=1)] | None = Field(
         None, description="Show this version of the item instead (1 = the oldest; see BranchItem.versions)."
     )
 
@@ -124,7 +124,7 @@ class AttachmentUpload(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     file: Annotated[FileStorage, WithJsonSchema({"type": "string", "format": "binary"})]
-    thread_id: Optional[Id] = None
+    thread_id: Id | None = None
 
 
 class ErrorDetail(BaseModel):

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
@@ -74,11 +75,11 @@ class Operation:
     status: int
     other_statuses: tuple[int, ...]
     extra_responses: dict[int, dict[str, Any]]
-    response: Optional[type]
-    response_content: Optional[dict[str, Any]]
-    body: Optional[type[BaseModel]]
-    query: Optional[type[BaseModel]]
-    form: Optional[type[BaseModel]]
+    response: type | None
+    response_content: dict[str, Any] | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    form: type[BaseModel] | None
     auth: bool
     path_params: list[str] = field(default_factory=list)
     errors: tuple[int, ...] = ()
@@ -177,7 +178,7 @@ class ApiRegistry:
         # Request headers every authenticated operation accepts, as OpenAPI parameter objects.
         self.header_parameters = header_parameters
         self.operations: list[Operation] = []
-        self._document: Optional[dict[str, Any]] = None
+        self._document: dict[str, Any] | None = None
 
     def route(
         self,
@@ -186,17 +187,17 @@ class ApiRegistry:
         *,
         status: int = 200,
         other_statuses: tuple[int, ...] = (),
-        extra_responses: Optional[dict[int, dict[str, Any]]] = None,
-        response: Optional[type] = None,
+        extra_responses: dict[int, dict[str, Any]] | None = None,
+        response: type | None = None,
         paged: bool = False,
-        response_content: Optional[dict[str, Any]] = None,
-        body: Optional[type[BaseModel]] = None,
-        query: Optional[type[BaseModel]] = None,
-        form: Optional[type[BaseModel]] = None,
+        response_content: dict[str, Any] | None = None,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        form: type[BaseModel] | None = None,
         errors: tuple[int, ...] = (),
         tag: str = "default",
         auth: bool = True,
-        body_limit: Optional[str] = None,
+        body_limit: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register `rule` for `method` on the blueprint, validated and documented (see module doc)."""
 
@@ -371,7 +372,7 @@ def page_model(record: type) -> type[BaseModel]:
             name,
             data=(list[record], ...),  # type: ignore[valid-type]
             has_more=(bool, ...),
-            after=(Optional[str], Field(description="Pass as `after` for the next page; null on the last page.")),
+            after=(str | None, Field(description="Pass as `after` for the next page; null on the last page.")),
         )
     return _pages[record]
 

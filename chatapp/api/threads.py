@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..store import UNSET, ThreadRecord
 from ..services import chat_store
+from ..store import UNSET, ThreadRecord
 from .registry import api
 from .responses import no_content, page_response, record_response
 from .schemas import ThreadCreate, ThreadListQuery, ThreadUpdate

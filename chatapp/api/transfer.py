@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..errors import InvalidRequest
 from ..services import chat_store
@@ -42,7 +42,7 @@ def export_thread(user_id: str, thread_id: str, query: ExportQuery):
 @api.route("/export", "GET", query=ExportAllQuery, response_content=ZIP_CONTENT, tag="transfer")
 def export_everything(user_id: str, query: ExportAllQuery):
     """Download all the caller's threads: a ZIP of one JSON document per thread ("download my data")."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     chunks = all_threads_zip(chat_store(), user_id, with_content=query.include == "attachments")
     return download(chunks, "application/zip", f"chatapp-export-{stamp}.zip")
 

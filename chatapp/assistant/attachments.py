@@ -13,7 +13,8 @@ writes it). Each becomes a part of the message sent to the backend:
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..rules import attachment_ids, image_type
 from ..store import AttachmentRecord, ItemRecord
@@ -22,7 +23,7 @@ from .base import ChatMessage, ImagePart, Part, TextPart
 CUT_NOTE = "[… cut: the attachments' share of the context is used up]"
 
 
-def as_text(data: bytes) -> Optional[str]:
+def as_text(data: bytes) -> str | None:
     """The file's text when it is UTF-8 without NUL characters; None for a binary file."""
     try:
         text = data.decode("utf-8")

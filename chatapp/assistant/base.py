@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Protocol, Union
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class ImagePart:
         return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
 
 
-Part = Union[TextPart, ImagePart]
+Part = TextPart | ImagePart
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +106,13 @@ class Completion:
     """The end of a reply: what the backend said about it."""
 
     model: str
-    finish_reason: Optional[str]
-    usage: Optional[Usage] = None
-    sources: Optional[list[Any]] = None  # RAG backends: the retrieved chunks' metadata
-    confidence: Optional[float] = None
+    finish_reason: str | None
+    usage: Usage | None = None
+    sources: list[Any] | None = None  # RAG backends: the retrieved chunks' metadata
+    confidence: float | None = None
 
 
-ReplyEvent = Union[Delta, Completion]
+ReplyEvent = Delta | Completion
 
 
 class Assistant(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from ..errors import ChatError
 from .base import Completion
@@ -14,12 +14,12 @@ def reply_metadata(
     *,
     status: Status,
     latency_ms: int,
-    model: Optional[str],
-    completion: Optional[Completion] = None,
-    error: Optional[ChatError] = None,
+    model: str | None,
+    completion: Completion | None = None,
+    error: ChatError | None = None,
     demo: bool = False,
     placeholder: bool = False,
-    in_reply_to: Optional[str] = None,
+    in_reply_to: str | None = None,
 ) -> dict[str, Any]:
     """The item metadata for a reply; fields a backend did not report are left out, not null.
 

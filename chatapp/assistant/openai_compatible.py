@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import numbers
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionChunk
@@ -60,8 +61,8 @@ class OpenAICompatibleAssistant:
 
     def _read(self, chunks: openai.Stream[ChatCompletionChunk]) -> Iterator[ReplyEvent]:
         model = self.model
-        finish_reason: Optional[str] = None
-        usage: Optional[Usage] = None
+        finish_reason: str | None = None
+        usage: Usage | None = None
         extras: dict[str, Any] = {}
         try:
             for chunk in chunks:
@@ -117,7 +118,7 @@ class OpenAICompatibleAssistant:
         return UpstreamError(f"The assistant backend failed: {_short(str(exc))}")
 
 
-def usage_from(raw: Any) -> Optional[Usage]:
+def usage_from(raw: Any) -> Usage | None:
     """Token usage from the client's usage object (or a dict), when all three counts are there."""
     if raw is None:
         return None

@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..config import AssistantSettings
-from ..errors import ChatError, InvalidRequest, UpstreamError, UpstreamTimeout
-from ..errors import NotFound
+from ..errors import ChatError, InvalidRequest, NotFound, UpstreamError, UpstreamTimeout
 from ..rules import MAX_PAGE, attachment_ids
 from ..store import UNSET, ChatStore, ItemRecord
 from .attachments import with_attachments
@@ -81,8 +81,8 @@ class ReplyRecorder:
         content: str,
         status: Status,
         *,
-        completion: Optional[Completion] = None,
-        error: Optional[ChatError] = None,
+        completion: Completion | None = None,
+        error: ChatError | None = None,
         placeholder: bool = False,
     ) -> ItemRecord:
         limit = self.store.max_message_chars
@@ -148,10 +148,10 @@ class ReplyService:
         thread_id: str,
         content: str,
         *,
-        item_id: Optional[str] = None,
+        item_id: str | None = None,
         parent_id: Any = UNSET,
-        metadata: Optional[dict[str, Any]] = None,
-    ) -> "Reply":
+        metadata: dict[str, Any] | None = None,
+    ) -> Reply:
         """Store the user's message, then send the request to the backend.
 
         The message follows `parent_id` (default: the thread's leaf); to edit a message, pass
@@ -164,14 +164,14 @@ class ReplyService:
         )
         return self._ask(user_id, user_item, answered_before=not created)
 
-    def reply_to(self, user_id: str, thread_id: str, item_id: str) -> "Reply":
+    def reply_to(self, user_id: str, thread_id: str, item_id: str) -> Reply:
         """A new reply to a user message stored already (the browser's send, or a retry)."""
         user_item = self.store.get_item(user_id, thread_id, item_id)
         if user_item.type != "message" or user_item.role != "user":
             raise InvalidRequest("Only a user message can be answered.", {"field": "item_id"})
         return self._ask(user_id, user_item, answered_before=True)
 
-    def _ask(self, user_id: str, user_item: ItemRecord, *, answered_before: bool) -> "Reply":
+    def _ask(self, user_id: str, user_item: ItemRecord, *, answered_before: bool) -> Reply:
         conversation = self.conversation(user_id, user_item.thread_id, up_to=user_item.id)
         replaces = self._notices_to_replace(user_id, user_item) if answered_before else ()
         self.release_connection()
@@ -193,7 +193,7 @@ class ReplyService:
             if not self.store.list_children(user_id, user_item.thread_id, notice_id, limit=1).data
         )
 
-    def conversation(self, user_id: str, thread_id: str, *, up_to: Optional[str] = None) -> Conversation:
+    def conversation(self, user_id: str, thread_id: str, *, up_to: str | None = None) -> Conversation:
         """The system prompt and the latest messages of the branch that leads to `up_to` (the
         question's id; default: the thread's leaf), with their attachments, and the thread's
         statistics."""
@@ -223,13 +223,13 @@ class Reply:
         self.recorder = recorder
         self.user_item = recorder.user_item
         self.text: list[str] = []
-        self.assistant_item: Optional[ItemRecord] = None
-        self.failure: Optional[ReplyFailed] = None
+        self.assistant_item: ItemRecord | None = None
+        self.failure: ReplyFailed | None = None
 
     def events(self) -> Iterator[Event]:
         """("user", item), ("delta", {"text"})..., then ("assistant", item) or ("error", ...)."""
         yield "user", self.user_item.to_dict()
-        completion: Optional[Completion] = None
+        completion: Completion | None = None
         try:
             for event in self.upstream:
                 if isinstance(event, Delta):

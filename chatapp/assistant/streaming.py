@@ -9,7 +9,8 @@ no database session is held while the next chunk is awaited.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from flask import Flask
 
@@ -35,14 +36,14 @@ class ReplyStream:
     event, such as the commit position of what the reply stored.
     """
 
-    def __init__(self, app: Flask, reply: Reply, encode: Encoder, final: Optional[Callable[[], Optional[Event]]] = None):
+    def __init__(self, app: Flask, reply: Reply, encode: Encoder, final: Callable[[], Event | None] | None = None):
         self.app = app
         self.reply = reply
         self.encode = encode
         self.events: Iterator[Event] = reply.events()
         self.final = final
 
-    def __iter__(self) -> "ReplyStream":
+    def __iter__(self) -> ReplyStream:
         return self
 
     def __next__(self) -> bytes:

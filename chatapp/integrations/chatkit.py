@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from flask import Flask
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import Conflict, InvalidRequest, NotFound
-from ..rules import MAX_FILENAME_CHARS, MAX_PAGE, MAX_TITLE_CHARS
 from ..extensions import db
+from ..rules import MAX_FILENAME_CHARS, MAX_PAGE, MAX_TITLE_CHARS
 from ..services import account_store, chat_store
 from ..store import AttachmentRecord, ChatStore, ItemRecord, ThreadRecord
 from .chatkit_items import CHATKIT_KEY, stored_fields
@@ -101,10 +101,10 @@ def user_id_from(context: Any) -> str:
 
 def aware(value: datetime) -> datetime:
     """The SDK stamps items with naive `datetime.now()` (local time); the columns want UTC."""
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
-def column_title(title: Optional[str]) -> Optional[str]:
+def column_title(title: str | None) -> str | None:
     """What the title column holds for a ChatKit title (stripped, at most 200 characters)."""
     if title is None:
         return None
@@ -183,7 +183,7 @@ def item_fields(item: ThreadItem, max_message_chars: int) -> dict[str, Any]:
     return fields
 
 
-def item_from_record(record: ItemRecord) -> Optional[ThreadItem]:
+def item_from_record(record: ItemRecord) -> ThreadItem | None:
     """The ChatKit item a chatapp item holds, or None when ChatKit has no form for it."""
     saved = record.metadata.get(CHATKIT_KEY)
     if not isinstance(saved, dict) and isinstance(record.content, dict):
@@ -248,7 +248,7 @@ class ChatKitStore(Store[Any]):
                 db.session.remove()
 
     @staticmethod
-    def _cursor_not_found(exc: InvalidRequest, after: Optional[str]) -> Exception:
+    def _cursor_not_found(exc: InvalidRequest, after: str | None) -> Exception:
         """An unknown `after` is NotFoundError for the SDK; other invalid input stays as is."""
         if isinstance(exc.details, dict) and exc.details.get("field") == "after":
             return ChatKitNotFound(f"No item or thread {after!r} to page after.", exc.details)
@@ -273,7 +273,7 @@ class ChatKitStore(Store[Any]):
         await self._call(context, work)
 
     async def load_threads(
-        self, limit: int, after: Optional[str], order: str, context: Any
+        self, limit: int, after: str | None, order: str, context: Any
     ) -> Page[ThreadMetadata]:
         def work(store: ChatStore, user: str):
             try:
@@ -297,7 +297,7 @@ class ChatKitStore(Store[Any]):
     # -- items ---------------------------------------------------------------------------
 
     async def load_thread_items(
-        self, thread_id: str, after: Optional[str], limit: int, order: str, context: Any
+        self, thread_id: str, after: str | None, limit: int, order: str, context: Any
     ) -> Page[ThreadItem]:
         """A page of the thread's items; a thread the context's user cannot see (another user's,
         or none) is an empty page, as the SDK's reference store answers (load_thread and load_item

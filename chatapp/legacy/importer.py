@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from ..errors import Conflict, InvalidRequest
 from ..models import utcnow
@@ -74,7 +75,7 @@ class LegacyImport:
         accounts: AccountStore,
         source: LegacySource,
         *,
-        owner_id: Optional[str] = None,
+        owner_id: str | None = None,
         dry_run: bool = False,
         progress: Callable[[int], None] = lambda rows: None,
     ):
@@ -116,7 +117,7 @@ class LegacyImport:
         shape, limit = found.shape, self.store.max_message_chars
         for table in found.tables:  # the report lists threads, items, attachments in this order
             self.report.tables[table].read += 0
-        threads: dict[Any, Optional[LegacyThread]] = {}
+        threads: dict[Any, LegacyThread | None] = {}
         for row in self.source.threads(found):
             self.report.tables[found.threads].read += 1
             try:

@@ -14,9 +14,10 @@ sort_key, seed 004's id, the others' created_at), ties broken by id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any
 
 from ..integrations.chatkit_items import CHATKIT_KEY, clip, stored_fields
 from ..rules import ROLES, TYPE_PATTERN
@@ -33,11 +34,11 @@ class LegacyThread:
     key: Any  # what the items' thread column holds
     legacy_id: str
     thread_id: str
-    external_user: Optional[str]  # None: the --owner's
-    title: Optional[str]
+    external_user: str | None  # None: the --owner's
+    title: str | None
     metadata: dict[str, Any]
-    created_at: Optional[datetime]
-    updated_at: Optional[datetime]
+    created_at: datetime | None
+    updated_at: datetime | None
 
 
 @dataclass
@@ -48,7 +49,7 @@ class LegacyAttachment:
     filename: str
     content_type: str
     metadata: dict[str, Any]
-    created_at: Optional[datetime]
+    created_at: datetime | None
 
 
 @dataclass
@@ -80,26 +81,26 @@ class Shape:
     seeds: str
     threads: Table
     items: Table
-    attachments: Optional[Table]
+    attachments: Table | None
     thread_key: str  # the threads column the items refer to
     item_thread: str  # the items column holding it
     item_order: tuple[str, ...]  # before the id
-    owner: Optional[str]  # the threads column with the external user id
-    read_thread: Callable[[dict[str, Any], "Shape", str], LegacyThread]
+    owner: str | None  # the threads column with the external user id
+    read_thread: Callable[[dict[str, Any], Shape, str], LegacyThread]
     read_item: Callable[[dict[str, Any], str, int], Mapped]
-    read_attachment: Optional[Callable[[dict[str, Any], str], LegacyAttachment]] = None
+    read_attachment: Callable[[dict[str, Any], str], LegacyAttachment] | None = None
     paired_names: bool = True  # threads.names[i] goes with items.names[i]
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _owner(row: dict[str, Any], column: Optional[str]) -> Optional[str]:
+def _owner(row: dict[str, Any], column: str | None) -> str | None:
     if column is None:
         return None
     value = text(row.get(column), column)
     return value if value and value.strip() else None
 
 
-def _thread(row: dict[str, Any], shape: Shape, table: str, metadata: dict[str, Any], title: Optional[str]) -> LegacyThread:
+def _thread(row: dict[str, Any], shape: Shape, table: str, metadata: dict[str, Any], title: str | None) -> LegacyThread:
     key = row[shape.thread_key]
     return LegacyThread(
         key=key,
@@ -144,7 +145,7 @@ def _message(role: str, content: str, metadata: dict[str, Any], limit: int) -> F
     return fields
 
 
-def _typed(legacy_type: Optional[str], role: Optional[str], content: Any, limit: int) -> Fields:
+def _typed(legacy_type: str | None, role: str | None, content: Any, limit: int) -> Fields:
     """A legacy item with a type column and free content (seeds 000/001 and 002)."""
     if _is_chatkit(content):
         return stored_fields(content, limit)

@@ -9,8 +9,9 @@ database), and text that is not UTF-8 is read as it is so that row alone can be 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -33,7 +34,7 @@ class Found:
     shape: Shape
     threads: str
     items: str
-    attachments: Optional[str]
+    attachments: str | None
     columns: dict[str, list[str]]
 
     @property
@@ -64,9 +65,9 @@ class LegacySource:
                 raise SourceError(f"--from: no SQLite database file at {path or '(none)'}")
             self.engine = sa.create_engine(f"sqlite:///file:{os.path.abspath(path)}?mode=ro&uri=true", poolclass=NullPool)
             sa.event.listen(self.engine, "connect", lambda connection, _: setattr(connection, "text_factory", _sqlite_text))
-        self._connection: Optional[sa.Connection] = None
+        self._connection: sa.Connection | None = None
 
-    def __enter__(self) -> "LegacySource":
+    def __enter__(self) -> LegacySource:
         try:
             connection = self.engine.connect()
         except sa.exc.DBAPIError as exc:

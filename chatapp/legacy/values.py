@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from ..rules import ID_PATTERN, MAX_TITLE_CHARS, check_storable_json
 
@@ -14,7 +14,7 @@ class BadValue(ValueError):
     """A legacy row that cannot be imported as it is; the message says why."""
 
 
-def text(raw: Any, what: str) -> Optional[str]:
+def text(raw: Any, what: str) -> str | None:
     """A text value; NUL characters and bytes that are not UTF-8 make it bad."""
     if raw is None:
         return None
@@ -59,7 +59,7 @@ def json_object(raw: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def timestamp(raw: Any, what: str) -> Optional[datetime]:
+def timestamp(raw: Any, what: str) -> datetime | None:
     """An aware UTC time; naive values (TIMESTAMP columns, SQLite text) are taken as UTC."""
     if raw is None or raw == "":
         return None
@@ -70,10 +70,10 @@ def timestamp(raw: Any, what: str) -> Optional[datetime]:
             raise BadValue(f"{what} is not a timestamp: {raw!r}") from None
     if not isinstance(raw, datetime):
         raise BadValue(f"{what} is not a timestamp: {raw!r}")
-    return raw.replace(tzinfo=timezone.utc) if raw.tzinfo is None else raw.astimezone(timezone.utc)
+    return raw.replace(tzinfo=UTC) if raw.tzinfo is None else raw.astimezone(UTC)
 
 
-def title_from(metadata: dict[str, Any]) -> Optional[str]:
+def title_from(metadata: dict[str, Any]) -> str | None:
     """A title kept in the metadata, as the title column holds it."""
     title = metadata.get("title")
     if not isinstance(title, str):

@@ -8,7 +8,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -42,8 +41,8 @@ def _dummy_hash() -> str:
 @dataclass(slots=True)
 class UserRecord:
     id: str
-    email: Optional[str]
-    external_id: Optional[str]
+    email: str | None
+    external_id: str | None
     created_at: datetime
 
 
@@ -52,8 +51,8 @@ class TokenRecord:
     id: str
     name: str
     created_at: datetime
-    last_used_at: Optional[datetime]
-    revoked_at: Optional[datetime]
+    last_used_at: datetime | None
+    revoked_at: datetime | None
 
 
 def hash_token(token: str) -> str:
@@ -67,7 +66,7 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def _checkable(password: Optional[str]) -> str:
+def _checkable(password: str | None) -> str:
     """A password to compare with a hash: unstorable text (which no stored password holds) is
     compared as a wrong password, so the time taken is the same."""
     password = password or ""
@@ -108,7 +107,7 @@ class AccountStore(SessionStore):
         return record
 
     @reads_on_primary
-    def authenticate(self, email: str, password: str) -> Optional[UserRecord]:
+    def authenticate(self, email: str, password: str) -> UserRecord | None:
         """The user for this email and password, or None, without telling which was wrong."""
         email = (email or "").strip().lower()
         row = None
@@ -225,7 +224,7 @@ class AccountStore(SessionStore):
         return run(self.session, lambda: self.session.execute(revoke), write=True, retry=True).rowcount
 
     @reads_on_primary
-    def user_for_token(self, plain: str) -> Optional[str]:
+    def user_for_token(self, plain: str) -> str | None:
         """The user id a live token belongs to, or None for an unknown or revoked token.
 
         Records the use as the token's `last_used_at` when the recorded one is over a minute old:
@@ -245,7 +244,7 @@ class AccountStore(SessionStore):
             statement = sa.select(found.c.user_id).add_cte(touch.cte("touched"))
             return run(self.session, lambda: self.session.execute(statement).scalar(), write=True, retry=True)
 
-        def look_up_and_touch() -> Optional[str]:  # SQLite: no UPDATE in a WITH; two local statements
+        def look_up_and_touch() -> str | None:  # SQLite: no UPDATE in a WITH; two local statements
             row = self.session.execute(sa.select(found.c.id, found.c.user_id, stale.label("stale"))).first()
             if row is not None and row.stale:
                 self.session.execute(tokens.update().where(tokens.c.id == row.id).values(last_used_at=now))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -31,10 +32,10 @@ class AttachmentStore(StoreBase):
         filename: str,
         content_type: str,
         content: bytes = b"",
-        thread_id: Optional[str] = None,
-        metadata: Optional[dict[str, Any]] = None,
-        attachment_id: Optional[str] = None,
-        created_at: Optional[datetime] = None,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        attachment_id: str | None = None,
+        created_at: datetime | None = None,
     ) -> AttachmentRecord:
         """Store an attachment (an upsert by id); a thread must be the user's own."""
         if len(content) > self.max_attachment_bytes:
@@ -95,7 +96,7 @@ class AttachmentStore(StoreBase):
 
     @reads
     def read_attachments(
-        self, user_id: str, attachment_ids: Sequence[str], *, max_bytes: Optional[int] = None
+        self, user_id: str, attachment_ids: Sequence[str], *, max_bytes: int | None = None
     ) -> list[tuple[AttachmentRecord, bytes]]:
         """The user's attachments among `attachment_ids`, in that order, each with its bytes (only
         the first `max_bytes` when given); unknown ids and other users' are left out. One statement."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ class StoreBase:
         *,
         max_message_chars: int = 32_000,
         max_attachment_bytes: int = 10 * 1024 * 1024,
-        cursor_secret: Optional[str | bytes] = None,
+        cursor_secret: str | bytes | None = None,
     ):
         self.session = session
         self.max_message_chars = max_message_chars
@@ -32,7 +33,7 @@ class StoreBase:
         # Signs search cursors; the app passes its SECRET_KEY so they work on every instance.
         self.cursors = CursorSigner(cursor_secret)
 
-    def transaction(self, user_id: Optional[str] = None):
+    def transaction(self, user_id: str | None = None):
         """A unit of work: `with store.transaction(user_id): ...` commits the calls inside once; the
         user's later reads see what it wrote (see transactions.transaction)."""
         return transaction(self.session, user_id)
@@ -44,7 +45,7 @@ class StoreBase:
     def _insert(self, table: sa.Table) -> Any:
         return dialect_insert(self.session, table)
 
-    def _execute(self, statement: Any, params: Optional[dict[str, Any]] = None) -> sa.CursorResult:
+    def _execute(self, statement: Any, params: dict[str, Any] | None = None) -> sa.CursorResult:
         return self.session.connection().execute(statement, params)
 
     def _one(self, record: type[R], statement: Any, what: str) -> R:

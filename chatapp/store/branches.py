@@ -16,7 +16,8 @@ down to its cursor (from the leaf to the first item for the first page).
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterator, Literal, Optional
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -86,7 +87,7 @@ def _branch(start: Start, *, bounded: bool, above_after: bool, order: str, with_
     return sa.select(*columns).order_by(direction(path.c.seq)).limit(sa.bindparam("limit", type_=sa.Integer))
 
 
-def _newest_under(thread_id: str, item_id: Optional[str]) -> sa.Select[Any]:
+def _newest_under(thread_id: str, item_id: str | None) -> sa.Select[Any]:
     """The id of the newest item (highest seq) among `item_id` and its descendants; for None,
     the newest item of the thread."""
     if item_id is None:
@@ -113,7 +114,7 @@ class BranchStore(ItemStore):
         thread_id: str,
         *,
         limit: int = 50,
-        after: Optional[str] = None,
+        after: str | None = None,
         order: str = "desc",
     ) -> Page[BranchItemRecord]:
         """The thread's branch (first item to leaf) with each item's version and number of
@@ -136,7 +137,7 @@ class BranchStore(ItemStore):
         return self._page([BranchItemRecord.from_row(row) for row in rows], limit)
 
     def iter_ancestors(
-        self, user_id: str, thread_id: str, item_id: Optional[str] = None, *, page_size: int = 100
+        self, user_id: str, thread_id: str, item_id: str | None = None, *, page_size: int = 100
     ) -> Iterator[ItemRecord]:
         """`item_id` (default: the thread's leaf), then its parent, and so on to the first item:
         the conversation that led to it, newest first, one statement per `page_size` items."""
@@ -172,7 +173,7 @@ class BranchStore(ItemStore):
 
     @reads
     def list_versions(
-        self, user_id: str, thread_id: str, item_id: str, *, limit: int = 50, after: Optional[str] = None
+        self, user_id: str, thread_id: str, item_id: str, *, limit: int = 50, after: str | None = None
     ) -> Page[ItemRecord]:
         """The versions of an item (the items sharing its parent, itself included), oldest first."""
         check_limit(limit)
@@ -193,7 +194,7 @@ class BranchStore(ItemStore):
 
     @reads
     def list_children(
-        self, user_id: str, thread_id: str, item_id: str, *, limit: int = 50, after: Optional[str] = None
+        self, user_id: str, thread_id: str, item_id: str, *, limit: int = 50, after: str | None = None
     ) -> Page[ItemRecord]:
         """The items that follow an item directly (a message's replies, say), oldest first."""
         check_limit(limit)
@@ -211,7 +212,7 @@ class BranchStore(ItemStore):
         return self._page([ItemRecord.from_row(row) for row in rows], limit)
 
     def select_branch(
-        self, user_id: str, thread_id: str, item_id: str, *, version: Optional[int] = None
+        self, user_id: str, thread_id: str, item_id: str, *, version: int | None = None
     ) -> BranchItemRecord:
         """Show the branch through an item, or through its `version`-th version: the thread's
         leaf becomes the newest item under it (where that branch was last continued). Returns

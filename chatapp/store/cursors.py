@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InvalidRequest
 
@@ -35,7 +35,7 @@ def _b64decode(text: str) -> bytes:
 class CursorSigner:
     """Encodes and checks cursors with a key derived from the app's secret."""
 
-    def __init__(self, secret: Optional[str | bytes] = None):
+    def __init__(self, secret: str | bytes | None = None):
         raw = secret.encode() if isinstance(secret, str) else (secret or _PROCESS_SECRET)
         self._key = hashlib.sha256(b"chatapp page cursor\x00" + raw).digest()
 

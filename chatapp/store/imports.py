@@ -8,9 +8,10 @@ id already in the thread with its body instead of storing it twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -45,9 +46,9 @@ class NewItem:
     content: Any
     created_at: datetime
     type: str = "message"
-    role: Optional[str] = None
+    role: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    seq: Optional[int] = None
+    seq: int | None = None
     parent_id: Any = FOLLOWS_PREVIOUS
 
 
@@ -74,10 +75,10 @@ class ImportStore(StoreBase):
         user_id: str,
         *,
         thread_id: str,
-        title: Optional[str],
-        metadata: Optional[dict[str, Any]],
+        title: str | None,
+        metadata: dict[str, Any] | None,
         created_at: datetime,
-        updated_at: Optional[datetime] = None,
+        updated_at: datetime | None = None,
     ) -> tuple[ThreadRecord, bool]:
         """Create the thread with its original times, or return the user's own thread of that id
         (created False, nothing changed); Conflict when the id belongs to another user."""
@@ -109,9 +110,9 @@ class ImportStore(StoreBase):
         thread_id: str,
         new_items: Sequence[NewItem],
         *,
-        updated_at: Optional[datetime] = None,
+        updated_at: datetime | None = None,
         reserve_up_to: int = 0,
-        leaf_id: Optional[str] = None,
+        leaf_id: str | None = None,
     ) -> AppendSummary:
         """Append the items in their order, in one unit of work (the caller's, or its own).
 
@@ -195,7 +196,7 @@ class ImportStore(StoreBase):
             else check_id(item.parent_id, f"items.{index}.parent_id"),
         }
 
-    def _lock_thread(self, user_id: str, thread_id: str) -> tuple[int, Optional[str]]:
+    def _lock_thread(self, user_id: str, thread_id: str) -> tuple[int, str | None]:
         """The thread's last seq and leaf, with its row locked until the unit ends (the owner check)."""
         if self._postgres:
             statement = sa.select(threads.c.last_seq, threads.c.leaf_id).where(owned_thread(user_id, thread_id)).with_for_update()
@@ -233,11 +234,11 @@ class ImportStore(StoreBase):
         user_id: str,
         *,
         attachment_id: str,
-        thread_id: Optional[str],
+        thread_id: str | None,
         filename: str,
         content_type: str,
         content: bytes,
-        metadata: Optional[dict[str, Any]],
+        metadata: dict[str, Any] | None,
         created_at: datetime,
     ) -> tuple[AttachmentRecord, bool]:
         """Insert an attachment under a given id, or return the user's own one of that id

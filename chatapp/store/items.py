@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -60,11 +61,11 @@ class ItemStore(StoreBase):
         thread_id: str,
         *,
         content: Any,
-        role: Optional[str] = None,
+        role: str | None = None,
         type: str = "message",
-        metadata: Optional[dict[str, Any]] = None,
-        item_id: Optional[str] = None,
-        created_at: Optional[datetime] = None,
+        metadata: dict[str, Any] | None = None,
+        item_id: str | None = None,
+        created_at: datetime | None = None,
         auto_title: bool = True,
         parent_id: Any = UNSET,
     ) -> tuple[ItemRecord, bool]:
@@ -160,7 +161,7 @@ class ItemStore(StoreBase):
         raise _unknown_parent()
 
     @staticmethod
-    def _appended(values: dict[str, Any], seq: int, parent_id: Optional[str]) -> ItemRecord:
+    def _appended(values: dict[str, Any], seq: int, parent_id: str | None) -> ItemRecord:
         fields = {name: values[name] for name in ItemRecord.field_names() if name not in ("seq", "parent_id")}
         return ItemRecord(**fields, seq=seq, parent_id=parent_id)
 
@@ -186,10 +187,10 @@ class ItemStore(StoreBase):
         item_id: str,
         *,
         content: Any,
-        role: Optional[str] = None,
+        role: str | None = None,
         type: str = "message",
-        metadata: Optional[dict[str, Any]] = None,
-        created_at: Optional[datetime] = None,
+        metadata: dict[str, Any] | None = None,
+        created_at: datetime | None = None,
     ) -> ItemRecord:
         """Overwrite the item in place (keeping its seq), or append it when it is new."""
         metadata = self.check_item(type, role, content, metadata)
@@ -232,7 +233,7 @@ class ItemStore(StoreBase):
         statement = items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
         return self._write_one(user_id, ItemRecord, statement, "Item")
 
-    def _update_item_row(self, user_id: str, thread_id: str, item_id: str, values: dict[str, Any]) -> Optional[sa.Row]:
+    def _update_item_row(self, user_id: str, thread_id: str, item_id: str, values: dict[str, Any]) -> sa.Row | None:
         """Inside a unit of work (save_item): the UPDATE of one item, RETURNING it, or None."""
         statement = items.update().where(owned_item(user_id, thread_id, item_id)).values(**values).returning(*ITEM_COLUMNS)
         return run(self.session, lambda: self._execute(statement).first(), write=True, retry=False, user_id=user_id)
@@ -256,7 +257,7 @@ class ItemStore(StoreBase):
         thread_id: str,
         *,
         limit: int = 50,
-        after: Optional[str] = None,
+        after: str | None = None,
         order: str = "asc",
     ) -> Page[ItemRecord]:
         """The thread's items by seq; `after` is the last item id of the previous page.
@@ -299,7 +300,7 @@ class ItemStore(StoreBase):
 
     @reads
     def _item_batch(
-        self, user_id: str, thread_id: str, after_seq: Optional[int], order: str, limit: int
+        self, user_id: str, thread_id: str, after_seq: int | None, order: str, limit: int
     ) -> list[ItemRecord]:
         stmt = (
             sa.select(*ITEM_COLUMNS)
@@ -321,7 +322,7 @@ class ItemStore(StoreBase):
         thread_id: str,
         *,
         limit: int = 50,
-        after: Optional[str] = None,
+        after: str | None = None,
         order: str = "asc",
     ) -> bytes:
         """`list_items` as the JSON the API answers: `{"data": [...], "has_more", "after"}`.
@@ -352,12 +353,12 @@ class ItemStore(StoreBase):
         return {role: count for role, count in rows}
 
     @staticmethod
-    def _check_page_ids(thread_id: str, after: Optional[str]) -> None:
+    def _check_page_ids(thread_id: str, after: str | None) -> None:
         known_id(thread_id, "Thread")
         if after is not None:
             check_id(after, "after")
 
-    def _explain_empty_page(self, user_id: str, thread_id: str, after: Optional[str]) -> None:
+    def _explain_empty_page(self, user_id: str, thread_id: str, after: str | None) -> None:
         """An empty item page is NotFound for a missing or foreign thread, invalid for an unknown cursor."""
         self.get_thread(user_id, thread_id)
         if after is not None:
@@ -365,7 +366,7 @@ class ItemStore(StoreBase):
             if found is None:
                 raise InvalidRequest("Unknown cursor: no such item for `after`.", {"field": "after"})
 
-    def check_item(self, type: str, role: Optional[str], content: Any, metadata: Any) -> dict[str, Any]:
+    def check_item(self, type: str, role: str | None, content: Any, metadata: Any) -> dict[str, Any]:
         """An item's rules: a type name, a known role, and for messages a role and non-empty text
         within the message limit. Returns the metadata to store."""
         check_type(type)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Generic, Optional, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
 from pydantic import ConfigDict, Field
@@ -75,7 +75,7 @@ def columns_of(record: type[Record], table: sa.Table) -> tuple[sa.Column, ...]:
 @dataclass(slots=True)
 class ThreadRecord(Record):
     id: str
-    title: Optional[str]
+    title: str | None
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -83,7 +83,7 @@ class ThreadRecord(Record):
         int, Field(ge=0, description="The seq of the newest item ever appended (deletes leave it).")
     ] = 0
     leaf_id: Annotated[
-        Optional[str],
+        str | None,
         Field(description="The last item of the branch the thread shows; every append moves it to the new item."),
     ] = None
 
@@ -94,12 +94,12 @@ class ItemRecord(Record):
     thread_id: str
     seq: Annotated[int, Field(ge=1, description="The item's place in its thread: ascending, never reused.")]
     type: str
-    role: Optional[str]
+    role: str | None
     content: Annotated[Any, Field(description="A string for messages; any JSON value for other types.")]
     metadata: dict[str, Any]
     created_at: datetime
     parent_id: Annotated[
-        Optional[str],
+        str | None,
         Field(description="The item this one follows; null for a first item. Versions of an item share its parent."),
     ] = None
 
@@ -115,12 +115,12 @@ class BranchItemRecord(ItemRecord):
 @dataclass(slots=True)
 class AttachmentRecord(Record):
     id: str
-    thread_id: Optional[str]
+    thread_id: str | None
     filename: str
     content_type: str
     size: Annotated[int, Field(ge=0)]
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
-    created_at: Optional[datetime] = None
+    created_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -130,9 +130,9 @@ class SearchHitRecord(Record):
     thread_id: str
     item_id: str
     seq: int
-    thread_title: Optional[str]
+    thread_title: str | None
     created_at: datetime
-    role: Optional[str]
+    role: str | None
     type: str
     snippet: Annotated[
         str,
@@ -149,7 +149,7 @@ class Page(Generic[T]):
 
     data: list[T]
     has_more: bool
-    after: Optional[str]
+    after: str | None
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": [record.to_dict() for record in self.data], "has_more": self.has_more, "after": self.after}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -108,7 +108,7 @@ SEARCH_STATEMENTS = {
 NOTHING_TO_FIND = sa.text("SELECT querytree(websearch_to_tsquery('chatapp_search', :q)) IN ('T', '')")
 
 
-def marked_snippet(raw: Optional[str]) -> str:
+def marked_snippet(raw: str | None) -> str:
     """The database's snippet as escaped HTML, its match markers turned into <mark> tags (and
     without the zero-width space the PostgreSQL search text puts after each '<')."""
     escaped = html.escape(raw or "", quote=True).replace("&lt;\u200b", "&lt;")
@@ -119,7 +119,7 @@ class SearchStore(StoreBase):
     """The search method of ChatStore."""
 
     @reads
-    def search(self, user_id: str, q: str, *, limit: int = 20, after: Optional[str] = None) -> Page[SearchHitRecord]:
+    def search(self, user_id: str, q: str, *, limit: int = 20, after: str | None = None) -> Page[SearchHitRecord]:
         """The user's items matching `q` (web search syntax), best first; one statement per page.
 
         `after` is the cursor of the previous page of this same search (user and q); any other

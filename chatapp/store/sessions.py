@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -48,7 +47,7 @@ class SessionStore:
         return secret
 
     @reads_on_primary  # a session just started must count at once, on every instance
-    def session_user(self, secret: str) -> Optional[str]:
+    def session_user(self, secret: str) -> str | None:
         """The user id of a live session, or None when it ended or expired (one primary-key lookup)."""
         return self.session.execute(
             sa.select(sessions.c.user_id).where(sessions.c.id == hash_session(secret), sessions.c.expires_at > utcnow())

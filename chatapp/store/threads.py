@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -31,10 +32,10 @@ class ThreadStore(StoreBase):
         self,
         user_id: str,
         *,
-        title: Optional[str] = None,
-        metadata: Optional[dict[str, Any]] = None,
-        thread_id: Optional[str] = None,
-        created_at: Optional[datetime] = None,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        thread_id: str | None = None,
+        created_at: datetime | None = None,
     ) -> ThreadRecord:
         """A new thread; a chosen `thread_id` that exists already is a conflict."""
         thread_id = check_id(thread_id, "id") if thread_id is not None else new_thread_id()
@@ -70,9 +71,9 @@ class ThreadStore(StoreBase):
         user_id: str,
         thread_id: str,
         *,
-        title: Optional[str],
-        metadata: Optional[dict[str, Any]],
-        created_at: Optional[datetime] = None,
+        title: str | None,
+        metadata: dict[str, Any] | None,
+        created_at: datetime | None = None,
     ) -> ThreadRecord:
         """Insert or overwrite the thread's title and metadata (an upsert)."""
         check_id(thread_id, "id")
@@ -125,7 +126,7 @@ class ThreadStore(StoreBase):
         user_id: str,
         *,
         limit: int = 20,
-        after: Optional[str] = None,
+        after: str | None = None,
         order: str = "desc",
         sort: ThreadSort = "updated_at",
     ) -> Page[ThreadRecord]:
@@ -156,7 +157,7 @@ class ThreadStore(StoreBase):
         Batches follow the last (created_at, id) seen, so threads deleted during the walk are
         not an error and threads renamed or active meanwhile keep their place.
         """
-        after: Optional[tuple[datetime, str]] = None
+        after: tuple[datetime, str] | None = None
         while True:
             batch = self._thread_batch(user_id, after, page_size)
             yield from batch
@@ -165,7 +166,7 @@ class ThreadStore(StoreBase):
             after = (batch[-1].created_at, batch[-1].id)
 
     @reads
-    def _thread_batch(self, user_id: str, after: Optional[tuple[datetime, str]], limit: int) -> list[ThreadRecord]:
+    def _thread_batch(self, user_id: str, after: tuple[datetime, str] | None, limit: int) -> list[ThreadRecord]:
         stmt = sa.select(*THREAD_COLUMNS).where(threads.c.user_id == user_id)
         if after is not None:
             stmt = stmt.where(sa.tuple_(threads.c.created_at, threads.c.id) > sa.tuple_(

@@ -29,8 +29,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,7 +58,7 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def translate_db_error(exc: BaseException) -> Optional[ChatError]:
+def translate_db_error(exc: BaseException) -> ChatError | None:
     """The domain error for a database failure, or None when it is not one we know."""
     if isinstance(exc, ChatError):
         return exc
@@ -100,7 +101,7 @@ def in_unit(session: Session) -> bool:
     return bool(session.info.get(UNIT_DEPTH))
 
 
-def replicas_of(session: Session) -> Optional[ReplicaSet]:
+def replicas_of(session: Session) -> ReplicaSet | None:
     """The read replicas of the session's primary, or None (the common case: none configured)."""
     if not any_attached():
         return None
@@ -123,7 +124,7 @@ def on_primary(session: Session) -> Iterator[None]:
 
 
 @contextmanager
-def transaction(session: Session, writer: Optional[str] = None) -> Iterator[None]:
+def transaction(session: Session, writer: str | None = None) -> Iterator[None]:
     """A unit of work: the store calls inside share one transaction, committed at the end.
 
     `writer`: the acting user, whose later reads must see what the unit wrote (with read replicas,
@@ -166,7 +167,7 @@ def run(
     *,
     write: bool,
     retry: bool,
-    user_id: Optional[str] = None,
+    user_id: str | None = None,
     replica: bool = False,
 ) -> T:
     """Run one self-contained store operation (see the module doc for what that means).
@@ -282,7 +283,7 @@ def _autocommit(session: Session) -> None:
         dbapi_connection.autocommit = True
 
 
-def _replica_for(session: Session, replicas: ReplicaSet, user_id: Optional[str]) -> Optional[Replica]:
+def _replica_for(session: Session, replicas: ReplicaSet, user_id: str | None) -> Replica | None:
     """The replica for a read, or None for the primary."""
     current = session.get_transaction()
     if current is not None and session.info.get(AUTOCOMMIT_TRANSACTION) is not current:

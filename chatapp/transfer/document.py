@@ -12,13 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Optional
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InvalidRequest
-
 from ..rules import (
     MAX_CONTENT_TYPE_CHARS,
     MAX_FILENAME_CHARS,
@@ -41,7 +40,7 @@ ATTACHMENT_FIELDS = tuple(name for name in AttachmentRecord.field_names() if nam
 
 def _utc(value: datetime) -> datetime:
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:
         raise ValueError("the time is out of range once converted to UTC") from None
 
@@ -63,25 +62,25 @@ class _Part(BaseModel):
 
 class ThreadPart(_Part):
     id: Id
-    title: Optional[Title] = None
-    metadata: Optional[Metadata] = None
+    title: Title | None = None
+    metadata: Metadata | None = None
     created_at: Time
-    updated_at: Optional[Time] = None
+    updated_at: Time | None = None
     last_seq: Annotated[int, Field(ge=0, le=MAX_JSON_INTEGER)] = 0
-    leaf_id: Optional[Id] = Field(
+    leaf_id: Id | None = Field(
         None, description="The last item of the branch the thread shows; absent or null: its last item."
     )
 
 
 class ItemPart(_Part):
     id: Id
-    seq: Optional[Annotated[int, Field(ge=1, le=MAX_JSON_INTEGER, description="Kept on import; must increase.")]] = None
+    seq: Annotated[int, Field(ge=1, le=MAX_JSON_INTEGER, description="Kept on import; must increase.")] | None = None
     type: ItemType = "message"
-    role: Optional[Role] = None
+    role: Role | None = None
     content: Annotated[JsonValue, Field(description="A string for messages; any JSON value for other types.")]
-    metadata: Optional[Metadata] = None
+    metadata: Metadata | None = None
     created_at: Time
-    parent_id: Optional[Id] = Field(
+    parent_id: Id | None = Field(
         None,
         description="The item this one follows (an earlier item of the document); null: a first item. "
         "Absent (older documents): the item before it.",
@@ -93,13 +92,13 @@ class AttachmentPart(_Part):
     filename: Annotated[str, Field(min_length=1, max_length=MAX_FILENAME_CHARS)]
     content_type: Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_TYPE_CHARS)]
     size: Annotated[int, Field(ge=0, le=MAX_JSON_INTEGER)]
-    metadata: Optional[Metadata] = None
-    created_at: Optional[Time] = None
-    content_base64: Optional[Annotated[str, AfterValidator(_base64)]] = Field(
+    metadata: Metadata | None = None
+    created_at: Time | None = None
+    content_base64: Annotated[str, AfterValidator(_base64)] | None = Field(
         None, description="The bytes, in exports made with include=attachments; imports need them."
     )
 
-    def content(self) -> Optional[bytes]:
+    def content(self) -> bytes | None:
         return None if self.content_base64 is None else base64.b64decode(self.content_base64)
 
 

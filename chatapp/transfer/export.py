@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import zipfile
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Iterable, Iterator
 
 from flask import Response, stream_with_context
 

@@ -11,8 +11,9 @@ Every read is scoped to the signed-in user: another user's file is a 404.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from flask import current_app
 from werkzeug.datastructures import FileStorage

@@ -8,7 +8,7 @@ scripts (static/chat.js), and static/assistant.js streams the reply.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import FileStorage
@@ -39,7 +39,7 @@ def post_user_message(
     user_id: str,
     thread_id: str,
     content: str,
-    item_id: Optional[str],
+    item_id: str | None,
     files: Sequence[FileStorage] = (),
 ) -> tuple[ItemRecord, bool]:
     """Store the user's message with its attached files; True when it is new. `item_id` comes

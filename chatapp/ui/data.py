@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import flash, redirect, render_template, request, url_for
 from markupsafe import Markup
@@ -55,7 +55,7 @@ def export_thread(thread_id: str):
 @login_required
 def export_everything():
     """Download all the user's chats, with their attachments: a ZIP of one JSON file per chat."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     chunks = all_threads_zip(chat_store(), current_user_id(), with_content=True)
     return download(chunks, "application/zip", f"chatapp-export-{stamp}.zip")
 

@@ -7,7 +7,7 @@ None when it cannot (no one signed in), and the plain error page answers instead
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from flask import current_app, request
 
@@ -15,7 +15,7 @@ from ..errors import ChatError, UnstorableText, error_response, wants_json
 from ..rules import UNSTORABLE_TEXT
 from . import bp
 
-Renderer = Callable[[UnstorableText], Optional[object]]
+Renderer = Callable[[UnstorableText], object | None]
 
 
 def shows_form_again(render: Renderer) -> Callable:
@@ -34,7 +34,7 @@ def kept(name: str, default: str = "") -> str:
 @bp.errorhandler(UnstorableText)
 def form_again(error: UnstorableText):
     view = current_app.view_functions.get(request.endpoint or "")
-    render: Optional[Renderer] = getattr(view, "show_form_again", None)
+    render: Renderer | None = getattr(view, "show_form_again", None)
     page = None
     in_form = (error.details or {}).get("field") not in (None, "path") and request.method == "POST"
     if render is not None and in_form and not wants_json(request):

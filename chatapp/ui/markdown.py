@@ -8,7 +8,6 @@ only difference is the highlighting spans. Keep the two in step.
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
@@ -34,7 +33,7 @@ def is_safe_link(url: str) -> bool:
     return match is None or match.group(1).lower() in SAFE_SCHEMES
 
 
-def lexer_for(language: str) -> Optional[Lexer]:
+def lexer_for(language: str) -> Lexer | None:
     """The Pygments lexer a fence names (```python), or None: unknown names are not guessed."""
     if not LANGUAGE_PATTERN.match(language):
         return None

@@ -3,8 +3,8 @@ and reply problems."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Optional, Union
+from datetime import UTC, datetime
+from typing import Any
 
 from flask import render_template
 from markupsafe import Markup
@@ -21,24 +21,24 @@ PROBLEMS = {
 }
 
 
-Moment = Optional[Union[datetime, str]]
+Moment = datetime | str | None
 
 
-def as_datetime(moment: Moment) -> Optional[datetime]:
+def as_datetime(moment: Moment) -> datetime | None:
     """An aware datetime from a record's datetime or a dict's ISO string (streamed items are dicts)."""
     if moment is None or moment == "":
         return None
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def relative_time(moment: Moment, now: Optional[datetime] = None) -> str:
+def relative_time(moment: Moment, now: datetime | None = None) -> str:
     """'just now', '5 min ago', '3 h ago', 'yesterday', 'Mar 3' or 'Mar 3, 2023'."""
     moment = as_datetime(moment)
     if moment is None:
         return ""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     seconds = (now - moment).total_seconds()
     if seconds < 60:
         return "just now"
@@ -57,7 +57,7 @@ def exact_time(moment: Moment) -> str:
     moment = as_datetime(moment)
     if moment is None:
         return ""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def reply_problem(metadata: dict[str, Any]) -> str:
@@ -76,7 +76,7 @@ def reply_problem(metadata: dict[str, Any]) -> str:
     return PROBLEMS.get(code, "The reply failed; try again.")
 
 
-def item_html(item: Any, *, attachments: Optional[dict[str, Any]] = None, is_last: bool = False) -> str:
+def item_html(item: Any, *, attachments: dict[str, Any] | None = None, is_last: bool = False) -> str:
     """One item as the page shows it (templates/_item.html). `item` is a record or its dict; a
     BranchItemRecord's versions show as `< k/n >`; `attachments` are the chips by id
     (ui/attachments.py); the last reply of the branch (`is_last`) offers Regenerate."""
@@ -99,7 +99,7 @@ def exact_time_filter(moment: Moment) -> str:
 
 
 @bp.app_template_filter("reply_problem")
-def reply_problem_filter(metadata: Optional[dict[str, Any]]) -> str:
+def reply_problem_filter(metadata: dict[str, Any] | None) -> str:
     return reply_problem(metadata or {})
 
 

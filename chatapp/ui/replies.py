@@ -17,8 +17,8 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, redirect, request, stream_with_context, url_for
 
-from ..assistant.streaming import ReplyStream, ndjson_event
 from ..assistant import ReplyFailed
+from ..assistant.streaming import ReplyStream, ndjson_event
 from ..errors import InvalidRequest, error_body
 from ..services import chat_store, reply_service
 from . import bp

@@ -11,8 +11,9 @@ cost no extra statement; a session ended through this process is forgotten at on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable, Optional, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import current_app, g, redirect, request, session, url_for
@@ -27,7 +28,7 @@ F = TypeVar("F", bound=Callable)
 SIGNED_OUT = ""  # g.user_id once the check found no live session
 
 
-def current_user_id() -> Optional[str]:
+def current_user_id() -> str | None:
     """The signed-in user's id, once the session is found live (checked once per request)."""
     user_id = g.get("user_id")
     if user_id is None:
@@ -35,7 +36,7 @@ def current_user_id() -> Optional[str]:
     return user_id or None
 
 
-def _live_session_user() -> Optional[str]:
+def _live_session_user() -> str | None:
     user_id, secret = session.get("user_id"), session.get("sid")
     if not user_id:
         return None
@@ -55,7 +56,7 @@ def _live_session_user() -> Optional[str]:
     return user_id
 
 
-def current_user_email() -> Optional[str]:
+def current_user_email() -> str | None:
     return session.get("email") if current_user_id() else None
 
 
@@ -85,7 +86,7 @@ def forget_sessions_of(user_id: str) -> None:
     session_cache().forget_user(user_id)
 
 
-def safe_next(target: Optional[str]) -> Optional[str]:
+def safe_next(target: str | None) -> str | None:
     """`target` when it is a path on this site, else None (no open redirects)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 from flask import flash, redirect, render_template, request, url_for
 
@@ -27,7 +26,7 @@ THREADS_PAGE = 30
 ITEMS_PAGE = 50
 
 
-def page_context(active_thread_id: Optional[str] = None) -> dict:
+def page_context(active_thread_id: str | None = None) -> dict:
     """What every signed-in page shows: the sidebar's first page of chats and who is signed in."""
     return {
         "sidebar": chat_store().list_threads(current_user_id(), limit=SIDEBAR_PAGE),
@@ -36,7 +35,7 @@ def page_context(active_thread_id: Optional[str] = None) -> dict:
     }
 
 
-def render_home(*, error: Optional[str] = None, draft: str = "", status: int = 200):
+def render_home(*, error: str | None = None, draft: str = "", status: int = 200):
     return (
         render_template(
             "home.html", error=error, draft=draft, composer=new_composer_ids(new_thread=True), **page_context()
@@ -48,9 +47,9 @@ def render_home(*, error: Optional[str] = None, draft: str = "", status: int = 2
 def render_thread(
     thread_id: str,
     *,
-    before: Optional[str] = None,
-    at: Optional[str] = None,
-    error: Optional[str] = None,
+    before: str | None = None,
+    at: str | None = None,
+    error: str | None = None,
     draft: str = "",
     status: int = 200,
 ):
@@ -133,7 +132,7 @@ def create_thread():
     return sent_response(store.get_thread(user_id, thread_id), item, new_item=new_item, new_thread=True)
 
 
-def _start_thread(store: ChatStore, user_id: str, thread_id: Optional[str]) -> str:
+def _start_thread(store: ChatStore, user_id: str, thread_id: str | None) -> str:
     try:
         return store.create_thread(user_id, thread_id=thread_id).id
     except Conflict:

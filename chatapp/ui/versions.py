@@ -9,7 +9,6 @@ works without the page's script (POST, redirect, GET); static/versions.js does t
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 from flask import jsonify, redirect, render_template, request, url_for
 
@@ -31,7 +30,7 @@ def editable(store: ChatStore, user_id: str, thread_id: str, item_id: str) -> It
     return item
 
 
-def render_edit(thread_id: str, item_id: str, *, error: Optional[str] = None, draft: Optional[str] = None, status: int = 200):
+def render_edit(thread_id: str, item_id: str, *, error: str | None = None, draft: str | None = None, status: int = 200):
     store, user_id = chat_store(), current_user_id()
     item = editable(store, user_id, thread_id, item_id)
     thread = store.get_thread(user_id, thread_id)

@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Flask
 
-from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
+from chatapp.store.accounts import AccountStore
+
 from .databases import make_user
 
 BASE = "/api/v1"

@@ -5,16 +5,17 @@ for script errors and CSP violations, and axe-core checks."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
 
 import pytest
 from flask import Flask
 
-from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 from chatapp.services import chat_store
+from chatapp.store.accounts import AccountStore
+
 from .databases import create_pg_database, drop_pg_database, make_app
 from .servers import gunicorn_server, migrate
 
@@ -46,7 +47,7 @@ class Served:
             db.session.remove()
         return user_id
 
-    def seed_thread(self, user_id: str, title: Optional[str], messages: list[tuple[str, str]]) -> str:
+    def seed_thread(self, user_id: str, title: str | None, messages: list[tuple[str, str]]) -> str:
         with self.app.app_context():
             store = chat_store()
             thread_id = store.create_thread(user_id, title=title).id
@@ -63,7 +64,7 @@ class Served:
 
 
 @contextmanager
-def serve(backend: str, instance: Path, env: Optional[Mapping[str, str]] = None) -> Iterator[Served]:
+def serve(backend: str, instance: Path, env: Mapping[str, str] | None = None) -> Iterator[Served]:
     """chatapp under gunicorn on a fresh migrated database of `backend` (sqlite or postgresql)."""
     url = f"sqlite:///{instance / 'chatapp.db'}" if backend == "sqlite" else create_pg_database()
     migrate(url, str(instance))
@@ -104,7 +105,7 @@ def watch(page) -> list[str]:
     return problems
 
 
-def register(page, base: str, email: Optional[str] = None) -> str:
+def register(page, base: str, email: str | None = None) -> str:
     email = email or f"b{secrets.token_hex(5)}@example.com"
     page.goto(base + "/register")
     page.get_by_label("Email").fill(email)

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from chatkit.types import (
     Annotation,
     AssistantMessageContent,
@@ -54,10 +53,10 @@ from chatkit.types import (
 )
 from chatkit.widgets import Card, Col, DynamicWidgetComponent, Text, WidgetTemplate
 
-from chatapp.store.accounts import AccountStore
 from chatapp.extensions import db
 from chatapp.integrations.chatkit import ChatKitStore
 from chatapp.services import chat_store
+from chatapp.store.accounts import AccountStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Loading any stored Card/Text warns in the SDK itself; the tests build a few on purpose.

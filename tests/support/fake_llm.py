@@ -12,10 +12,11 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from .databases import free_port
 
@@ -39,7 +40,7 @@ class Behaviour:
 
     kind: str = "reply"
     deltas: list[str] = field(default_factory=lambda: list(DEFAULT_DELTAS))
-    usage: Optional[dict[str, int]] = field(
+    usage: dict[str, int] | None = field(
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}
     )
     status: int = 500
@@ -49,7 +50,7 @@ class Behaviour:
 
 
 class FakeLLM:
-    def __init__(self, port: Optional[int] = None) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.behaviour = Behaviour()
         self.requests: list[dict[str, Any]] = []
         self.stopping = threading.Event()
@@ -64,7 +65,7 @@ class FakeLLM:
         self.client_gone.clear()
         return self.behaviour
 
-    def start(self) -> "FakeLLM":
+    def start(self) -> FakeLLM:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -166,7 +167,7 @@ class FakeLLM:
         return Handler
 
 
-def chunk(model: str, delta: Optional[dict[str, Any]], finish_reason: Optional[str] = None) -> dict[str, Any]:
+def chunk(model: str, delta: dict[str, Any] | None, finish_reason: str | None = None) -> dict[str, Any]:
     """One chat.completion.chunk; delta None gives the usage-only chunk (no choices)."""
     return {
         "id": "chatcmpl-fake",
@@ -200,7 +201,7 @@ def completion_body(model: str, behaviour: Behaviour) -> dict[str, Any]:
 
 
 @contextmanager
-def fake_llm(port: Optional[int] = None) -> Iterator[FakeLLM]:
+def fake_llm(port: int | None = None) -> Iterator[FakeLLM]:
     server = FakeLLM(port).start()
     try:
         yield server

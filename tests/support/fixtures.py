@@ -3,7 +3,7 @@ PostgreSQL, its clients and users, and the rule that under CI=true a skip is a f
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask

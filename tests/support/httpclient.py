@@ -6,8 +6,9 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 
 @dataclass
@@ -36,9 +37,9 @@ def call(
     method: str,
     url: str,
     body: Any = None,
-    headers: Optional[Mapping[str, str]] = None,
+    headers: Mapping[str, str] | None = None,
     timeout: float = 30,
-    form: Optional[Mapping[str, str]] = None,
+    form: Mapping[str, str] | None = None,
 ) -> Reply:
     """One request; JSON-encodes `body`, or form-encodes `form`. Redirects are not followed."""
     data = None
@@ -64,5 +65,5 @@ class Api:
         self.base = base.rstrip("/") + "/api/v1"
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    def call(self, method: str, path: str, body: Any = None, headers: Optional[Mapping[str, str]] = None, timeout: float = 30) -> Reply:
+    def call(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None, timeout: float = 30) -> Reply:
         return call(method, self.base + path, body, {**self.headers, **(headers or {})}, timeout)

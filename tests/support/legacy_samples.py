@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from chatkit.types import (
@@ -32,7 +32,7 @@ from .legacy_schemas import TIE, at, create, insert
 class Item:
     item_id: str
     type: str
-    role: Optional[str]
+    role: str | None
     content: Any
     metadata: dict[str, Any]
     created_at: datetime
@@ -42,8 +42,8 @@ class Item:
 @dataclass
 class Thread:
     thread_id: str
-    external_user: Optional[str]  # None: the --owner's
-    title: Optional[str]
+    external_user: str | None  # None: the --owner's
+    title: str | None
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -77,7 +77,7 @@ def chatkit_message(item: Any) -> tuple[str, str]:
     return role, joiner.join(part.text for part in item.content)
 
 
-def from_chatkit(item: Any, created_at: datetime, stored: Optional[str] = None) -> Item:
+def from_chatkit(item: Any, created_at: datetime, stored: str | None = None) -> Item:
     """What chatapp keeps for a ChatKit item written as `stored` (default: model_dump_json)."""
     data = json.loads(stored or item.model_dump_json())
     if item.type in ("user_message", "assistant_message"):

@@ -9,12 +9,12 @@ legacy_samples.py.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-T0 = datetime(2025, 3, 14, 9, 26, 53, 589000, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 14, 9, 26, 53, 589000, tzinfo=UTC)
 TIE = T0 + timedelta(minutes=5)
 
 

@@ -16,7 +16,6 @@ import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Optional
 
 import psycopg2
 import pytest
@@ -24,7 +23,7 @@ import pytest
 from .databases import free_port
 
 
-def postgres_bin_dir() -> Optional[Path]:
+def postgres_bin_dir() -> Path | None:
     """The newest /usr/lib/postgresql/N/bin with initdb and pg_ctl, or None."""
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
@@ -63,14 +62,14 @@ class PrivateCluster:
         except OSError:
             return ""
 
-    def init(self) -> "PrivateCluster":
+    def init(self) -> PrivateCluster:
         self._run(
             str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
             "-E", "UTF8", "--locale=C", "--no-sync",
         )
         return self.start()
 
-    def start(self) -> "PrivateCluster":
+    def start(self) -> PrivateCluster:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=100"
         options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
@@ -89,7 +88,7 @@ class PrivateCluster:
         self.stop("immediate", check=False)  # it may be stopped already
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def standby(self, **settings: str) -> "PrivateCluster":
+    def standby(self, **settings: str) -> PrivateCluster:
         """A hot-standby streaming replica of this cluster on another port, started.
 
         `pg_basebackup -R` copies the data directory and writes standby.signal and a
@@ -113,7 +112,7 @@ class PrivateCluster:
         """A primary's pg_current_wal_lsn(), as a number."""
         return self.execute("SELECT pg_current_wal_lsn() - '0/0'")[0][0]
 
-    def wait_replayed(self, primary: "PrivateCluster", timeout: float = 30) -> None:
+    def wait_replayed(self, primary: PrivateCluster, timeout: float = 30) -> None:
         """Wait until this replica has replayed everything the primary has written so far."""
         target = primary.current_position()
         deadline = time.monotonic() + timeout

@@ -26,7 +26,6 @@ import asyncio
 import collections
 import struct
 import threading
-from typing import Optional
 
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
@@ -47,9 +46,9 @@ class PgProxy:
         self.statements: list[str] = []  # the text of each simple query since the last reset()
         self.connections = 0
         self._lock = threading.Lock()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._server: Optional[asyncio.base_events.Server] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.base_events.Server | None = None
         self._ready = threading.Event()
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -88,7 +87,7 @@ class PgProxy:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "PgProxy":
+    def start(self) -> PgProxy:
         self._thread = threading.Thread(target=self._run, name="pgproxy", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -105,7 +104,7 @@ class PgProxy:
             self._thread.join(10)
         self._loop = None
 
-    def __enter__(self) -> "PgProxy":
+    def __enter__(self) -> PgProxy:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -164,7 +163,7 @@ class PgProxy:
                     self._writers.discard(writer)
             self._tasks.discard(task)
 
-    async def _startup(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Optional[bytes]:
+    async def _startup(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes | None:
         """Answer SSL/GSS requests with 'N'; return the StartupMessage (or CancelRequest) to forward."""
         while True:
             header = await reader.readexactly(8)
@@ -176,7 +175,7 @@ class PgProxy:
             rest = await reader.readexactly(length - 8)
             return header + rest
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: "_Link", *, upstream: bool) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link, *, upstream: bool) -> None:
         """Copy one direction, holding each chunk `delay` seconds; count frontend messages."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()

@@ -9,9 +9,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
 
 from .databases import TEST_SECRET_KEY, free_port, make_app
 
@@ -35,11 +35,11 @@ def migrate(database_url: str, instance_path: str) -> None:
 def gunicorn_server(
     database_url: str,
     instance_path: str,
-    env: Optional[Mapping[str, str]] = None,
+    env: Mapping[str, str] | None = None,
     args: tuple[str, ...] = (),
-    port: Optional[int] = None,
+    port: int | None = None,
     app_spec: str = "wsgi:app",
-    log_name: Optional[str] = None,
+    log_name: str | None = None,
     up_when_answering: bool = False,
 ) -> Iterator[str]:
     """Serve wsgi:app (or `app_spec`) with gunicorn; yields the base URL and stops the server afterwards.
