@@ -1,4 +1,4 @@
-"""The tables: users, user_sessions, api_tokens, threads, thread_items and attachments."""
+"""The tables: users, user_sessions, token_reveals, api_tokens, threads, thread_items and attachments."""
 
 from __future__ import annotations
 
@@ -66,6 +66,21 @@ class UserSession(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TokenReveal(db.Model):
+    """A new API token's plain text, kept only for the one page view that shows it: the settings
+    form redirects after creating a token (so a reload cannot create a second), and the page it
+    lands on takes this row away as it shows the token. Ending the session drops it too."""
+
+    __tablename__ = "token_reveals"
+
+    session_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("user_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_id: Mapped[str] = mapped_column(sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    plain: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ApiToken(db.Model):

@@ -5,6 +5,7 @@ PostgreSQL, through the test client."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from chatapp.extensions import db
-from chatapp.models import ApiToken, UserSession
+from chatapp.models import ApiToken, TokenReveal, UserSession, utcnow
 from support.ui import PASSWORD, csrf_token, login, page_text, register, start_chat
 
 APP_CONFIG = {"REGISTER_LIMIT_PER_ADDRESS": "1000 per minute"}
@@ -40,8 +41,9 @@ def api_status(app: Flask, token: str) -> int:
 
 
 def create_token(client: FlaskClient) -> str:
-    response = client.post("/settings/tokens", data={"name": "script", "csrf_token": csrf_token(client, "/settings")})
-    assert response.status_code == 201
+    created = client.post("/settings/tokens", data={"name": "script", "csrf_token": csrf_token(client, "/settings")})
+    assert created.status_code == 303
+    response = client.get(created.location)
     return re.search(r'id="new-token" class="token-value" value="([^"]+)"', page_text(response)).group(1)
 
 
@@ -173,3 +175,50 @@ def test_a_page_costs_one_more_statement_only_when_the_session_is_not_cached(app
         app.extensions["chatapp.session_cache"].ttl_seconds = 2
     # The thread, its items, the sidebar; plus the session lookup when it is not cached.
     assert (cached, checked) == (3, 4), statements
+
+
+# -- a new token is shown once, on the page the form redirects to (issue #13, item 8) -------------
+
+
+def reveals(app: Flask) -> int:
+    with app.app_context():
+        count = db.session.scalar(sa.select(sa.func.count()).select_from(TokenReveal))
+        db.session.remove()
+    return count
+
+
+def test_a_new_token_is_shown_to_its_own_session_once_and_a_reload_makes_no_second(app):
+    here, elsewhere, _ = signed_in_twice(app)
+    form = csrf_token(here, "/settings")
+    created = here.post("/settings/tokens", data={"name": "reloaded", "csrf_token": form})
+    assert created.status_code == 303 and created.location == "/settings"
+    assert reveals(app) == 1
+    assert "new-token" not in page_text(elsewhere.get("/settings"))  # another session of the user: not there
+    shown = page_text(here.get("/settings"))
+    assert 'id="new-token"' in shown and "it will not be shown again" in shown
+    assert reveals(app) == 0
+    for _ in range(2):  # reloads and the back button: the plain page, one token
+        again = page_text(here.get("/settings"))
+        assert 'id="new-token"' not in again and again.count("<td>reloaded</td>") == 1
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiToken).where(ApiToken.name == "reloaded")) == 1
+        db.session.remove()
+
+
+def test_a_token_not_yet_shown_goes_with_its_session_or_its_age(app):
+    browser = app.test_client()
+    register(browser)
+    browser.post("/settings/tokens", data={"name": "first", "csrf_token": csrf_token(browser, "/settings")})
+    browser.post("/settings/tokens", data={"name": "second", "csrf_token": csrf_token(browser, "/settings")})
+    assert reveals(app) == 1  # one per session: the newer one
+    with app.app_context():  # ten minutes and more later
+        db.session.execute(sa.update(TokenReveal).values(created_at=utcnow() - timedelta(minutes=11)))
+        db.session.commit()
+        db.session.remove()
+    assert 'id="new-token"' not in page_text(browser.get("/settings"))
+    assert reveals(app) == 0
+
+    browser.post("/settings/tokens", data={"name": "third", "csrf_token": csrf_token(browser, "/settings")})
+    assert reveals(app) == 1
+    browser.post("/logout", data={"csrf_token": csrf_token(browser, "/")})
+    assert reveals(app) == 0  # ending the session drops it

@@ -40,7 +40,9 @@ def set_last_used(app, plain: str, value) -> None:
 def test_settings_shows_when_a_token_was_last_used(app):
     browser = app.test_client()
     register(browser)
-    created = browser.post("/settings/tokens", data={"name": "laptop", "csrf_token": csrf_token(browser, "/settings")})
+    created = browser.post(
+        "/settings/tokens", data={"name": "laptop", "csrf_token": csrf_token(browser, "/settings")}, follow_redirects=True
+    )
     plain = re.search(r'id="new-token" class="token-value" value="([^"]+)"', page_text(created)).group(1)
     row = re.compile(r"<td>laptop</td>\s*<td>.*?</td>\s*<td>(.*?)</td>", re.S)  # the "Last used" column
     assert row.search(page_text(browser.get("/settings"))).group(1) == "never"

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from chatapp.extensions import db
-from chatapp.models import User
+from chatapp.models import TokenReveal, User
 from chatapp.services import chat_store
 from chatapp.store.accounts import AccountStore
 from support.databases import free_port, make_app
@@ -33,13 +33,18 @@ def test_api_tokens_are_shown_once_and_can_be_revoked(app, alice):
     assert "No tokens yet." in page_text(alice.get("/settings"))
     token = csrf_token(alice, "/settings")
     created = alice.post("/settings/tokens", data={"name": "laptop", "csrf_token": token})
-    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
-    plain = re.search(r'id="new-token" class="token-value" value="(chat_[^"]+)"', page_text(created)).group(1)
+    assert created.status_code == 303 and created.location == "/settings"  # POST-redirect-GET
+    shown = alice.get(created.location)
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    plain = re.search(r'id="new-token" class="token-value" value="(chat_[^"]+)"', page_text(shown)).group(1)
+    assert 'class="button button-quiet copy-button" data-copy-from="#new-token"' in page_text(shown)
     with app.app_context():
         assert AccountStore(db.session).user_for_token(plain) == alice.user_id
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(TokenReveal)) == 0  # gone once shown
         db.session.remove()
-    listing = page_text(alice.get("/settings"))
+    listing = page_text(alice.get("/settings"))  # a reload
     assert plain not in listing and "laptop" in listing  # shown once only
+    assert listing.count("<td>laptop</td>") == 1  # and no second token
 
     # The token reaches the JSON API, which needs no CSRF token (it is exempt).
     api = app.test_client().post("/api/v1/threads", json={"title": "via API"}, headers={"Authorization": f"Bearer {plain}"})

@@ -1,9 +1,13 @@
 """The settings page: personal API tokens (created, shown once, revoked), the password, the
-sessions (log out everywhere); your data (data.py)."""
+sessions (log out everywhere); your data (data.py).
+
+Creating a token is POST-redirect-GET: the POST stores the token and keeps its plain text for
+this browser session on the server (store/sessions.py), then redirects; the settings page takes
+it away as it shows it, so neither a reload nor the back button shows it again or makes another."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 
 from ..caches import token_cache
 from ..errors import InvalidRequest
@@ -60,21 +64,24 @@ def settings_again(field: str):
 @bp.get("/settings")
 @login_required
 def settings():
-    """The user's API tokens, password and sessions."""
-    return render_settings()
+    """The user's API tokens, password and sessions; a token just created, this once."""
+    revealed = account_store().take_token_reveal(session["sid"])
+    return render_settings(new_token=revealed[1] if revealed else None)
 
 
 @bp.post("/settings/tokens")
 @shows_form_again(settings_again("name"))
 @login_required
 def create_token():
-    """Create an API token and show it, this once (it is stored only as a hash)."""
-    name = request.form.get("name", "")
+    """Create an API token (stored as a hash) and redirect to the page that shows it once."""
+    name, accounts = request.form.get("name", ""), account_store()
     try:
-        _record, plain = account_store().create_token(current_user_id(), name)
+        with accounts.transaction():  # the token and its one showing land together
+            record, plain = accounts.create_token(current_user_id(), name)
+            accounts.keep_token_reveal(session["sid"], record.id, plain)
     except InvalidRequest as error:
         return render_settings(error=error.message, name=name, status=error.status)
-    return render_settings(new_token=plain, status=201)
+    return redirect(url_for("ui.settings"), 303)
 
 
 @bp.post("/settings/tokens/<token_id>/revoke")
