@@ -101,6 +101,10 @@ def copy_a_streamed_reply_and_a_token(served, page):
     assert token.startswith("chat_")
     page.locator(".token-once").get_by_role("button", name="Copy").click()
     assert clipboard(page) == token
+    assert page.url == served.base + "/settings"  # redirected after the POST
+    page.reload()  # a GET: the token is not shown again, and no second one is made
+    expect(page.get_by_label("New API token")).to_have_count(0)
+    expect(page.get_by_role("cell", name="laptop", exact=True)).to_have_count(1)
     assert page.problems == []
 
 
