@@ -50,7 +50,8 @@ def test_chat_pages_are_no_store(app):
         response = browser.get(path)
         assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", path
     assert app.test_client().get("/login").headers["Cache-Control"] == "no-store"  # forms with a CSRF token
-    assert "no-store" not in browser.get("/static/app.css").headers.get("Cache-Control", "")
+    with browser.get("/static/app.css") as static:
+        assert "no-store" not in static.headers.get("Cache-Control", "")
 
 
 def test_hsts_on_https_requests_only(app, tmp_path):

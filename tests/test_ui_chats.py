@@ -51,7 +51,8 @@ def test_pages_have_a_main_landmark_an_announcer_and_the_account_menu(alice):
     for path in ("/", f"/t/{thread_id}"):
         main = re.search(r"<main id=\"main\"[^>]*>(.*?)</main>", page_text(alice.get(path)), re.S).group(1)
         assert 'aria-label="Conversation"' in main and 'id="composer"' in main  # both inside <main>
-    assert alice.get("/static/favicon.svg").status_code == 200
+    with alice.get("/static/favicon.svg") as icon:
+        assert icon.status_code == 200
 
 
 def test_composer_counts_near_the_limit_instead_of_cutting_a_paste(app, alice):

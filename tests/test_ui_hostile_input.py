@@ -134,10 +134,11 @@ def test_every_route_refuses_unstorable_path_segments_and_query_values(app, alic
                     path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m, raw=raw: raw[m.group(1)], rule.rule)
                     # As a server passes the path (its bytes as latin-1): the test client would decode it leniently.
                     raw_path = unquote_to_bytes(path).decode("latin-1")
-                    response = alice.open(path, method=method, environ_overrides={"PATH_INFO": raw_path})
-                    assert response.status_code == 400 or argument is None, (rule.rule, method, kind, response.status_code)
-                query = alice.open(f"{rule.rule.split('<')[0]}?next={value}&after={value}&before={value}", method=method)
-                assert query.status_code in (400, 404, 405), (rule.rule, method, kind, query.status_code)
+                    with alice.open(path, method=method, environ_overrides={"PATH_INFO": raw_path}) as response:
+                        assert response.status_code == 400 or argument is None, (rule.rule, method, kind, response.status_code)
+                query_path = f"{rule.rule.split('<')[0]}?next={value}&after={value}&before={value}"
+                with alice.open(query_path, method=method) as query:
+                    assert query.status_code in (400, 404, 405), (rule.rule, method, kind, query.status_code)
             long = alice.open(f"{rule.rule.split('<')[0]}?next={OVERLONG[:4000]}&after={OVERLONG[:4000]}", method=method)
             assert long.status_code < 500, (rule.rule, method, "overlong query", long.status_code)
     assert log_problems() == []
