@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -247,7 +248,7 @@ def test_files_by_button_and_by_drop_show_as_chips_thumbnails_and_downloads(serv
     with page.expect_download() as download:
         page.get_by_role("link", name="Download notes.txt").click()
     assert download.value.suggested_filename == "notes.txt"
-    assert open(download.value.path(), "rb").read() == b"Meet at noon."
+    assert Path(download.value.path()).read_bytes() == b"Meet at noon."
 
     # Another user gets a 404 for both the file and its thumbnail.
     paths = [page.locator(".attachment-name").nth(index).get_attribute("href") for index in range(2)]
