@@ -7,7 +7,6 @@ streams SSE chunks (or answers 500, drops the stream, hangs) as each test script
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -15,7 +14,7 @@ import pytest
 
 from support.api_client import ApiClient
 from support.databases import free_port, make_app
-from support.fake_llm import DEFAULT_DELTAS, FakeLLM
+from support.fake_llm import DEFAULT_DELTAS
 
 LLM_PORT = free_port()
 TIMEOUT = 2.0
@@ -30,12 +29,6 @@ APP_CONFIG = {
     "ASSISTANT_HISTORY_MESSAGES": "4",
 }
 
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM(LLM_PORT).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
 from contextlib import closing
 
 import pytest
@@ -18,17 +17,10 @@ from chatapp.services import chat_store
 from support.api_client import make_token
 from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.databases import make_user
-from support.fake_llm import FakeLLM
 from support.servers import gunicorn_server
 
 SLOW_DELTAS = [f"word{index} " for index in range(300)]
 
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
 
 
 def items_of(app, user_id: str, thread_id: str):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from flask.testing import FlaskClient
 from chatapp.extensions import db
 from chatapp.services import chat_store
 from support.databases import free_port, make_app
-from support.fake_llm import DEFAULT_DELTAS, FakeLLM
+from support.fake_llm import DEFAULT_DELTAS
 from support.ui import csrf_token, register, start_chat, user_id_for
 
 LLM_PORT = free_port()
@@ -28,12 +27,6 @@ APP_CONFIG = {
 }
 NDJSON = "application/x-ndjson"
 
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM(LLM_PORT).start()
-    yield server
-    server.stop()
 
 
 def signed_in(app) -> FlaskClient:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,12 +27,6 @@ APP_CONFIG = {
 }
 PNG = png()
 
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM(LLM_PORT).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

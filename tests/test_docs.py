@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from support.api_client import make_token
-from support.databases import TEST_SECRET_KEY, create_pg_database, drop_pg_database, make_app, make_user
-from support.servers import BIN, ROOT, gunicorn_server, migrate
+from support.databases import TEST_SECRET_KEY
+from support.servers import BIN, ROOT, served_on_postgres
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUNNABLE = re.compile(r"<!-- runnable[^>]*-->\s*\n```(sh|python)\n(.*?)\n```", re.S)
@@ -37,16 +36,8 @@ def test_the_docs_mark_their_runnable_snippets():
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    instance = tmp_path_factory.mktemp("docs")
-    url = create_pg_database()
-    migrate(url, str(instance))
-    app = make_app(url, str(instance))
-    token = make_token(app, make_user(app))
-    try:
-        with gunicorn_server(url, str(instance)) as base:
-            yield {"url": url, "instance": str(instance), "base": base, "token": token}
-    finally:
-        drop_pg_database(url)
+    with served_on_postgres(str(tmp_path_factory.mktemp("docs"))) as running:
+        yield running
 
 
 @pytest.mark.parametrize(

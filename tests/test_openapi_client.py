@@ -14,25 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from support.api_client import make_token
-from support.databases import create_pg_database, drop_pg_database, make_app, make_user
-from support.servers import BIN, gunicorn_server, migrate
+from support.servers import BIN, served_on_postgres
 
 PACKAGE = "chatapp_client"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    instance = tmp_path_factory.mktemp("openapi-client")
-    url = create_pg_database()
-    migrate(url, str(instance))
-    app = make_app(url, str(instance))
-    token = make_token(app, make_user(app))
-    try:
-        with gunicorn_server(url, str(instance)) as base:
-            yield base, token
-    finally:
-        drop_pg_database(url)
+    with served_on_postgres(str(tmp_path_factory.mktemp("openapi-client"))) as running:
+        yield running["base"], running["token"]
 
 
 @pytest.fixture(scope="module")

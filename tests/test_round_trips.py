@@ -10,31 +10,20 @@ import time
 import psycopg2
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy.engine import make_url
 
 from chatapp.extensions import db
 from chatapp.services import chat_store
 from chatapp.store.accounts import AccountStore
 from support.api_client import ApiClient
-from support.databases import create_pg_database, drop_pg_database, make_app
-from support.pgproxy import PgProxy
+from support.databases import make_app
 
-REQUESTS = 20
 PING_IDLE_SECONDS = 0.5
 
 
-@pytest.fixture(scope="module")
-def proxy():
-    url = make_url(create_pg_database())
-    with PgProxy(url.host, url.port or 5432) as running:
-        running.database_url = url.set(port=running.port).render_as_string(hide_password=False)
-        yield running
-    drop_pg_database(url.render_as_string(hide_password=False))
-
 
 @pytest.fixture(scope="module")
-def app(proxy, tmp_path_factory):
-    application = make_app(proxy.database_url, str(tmp_path_factory.mktemp("round-trips")), DB_PING_IDLE_SECONDS=str(PING_IDLE_SECONDS))
+def app(pg_proxy, tmp_path_factory):
+    application = make_app(pg_proxy.database_url, str(tmp_path_factory.mktemp("round-trips")), DB_PING_IDLE_SECONDS=str(PING_IDLE_SECONDS))
     with application.app_context():
         upgrade()
     yield application
@@ -48,17 +37,8 @@ def alice(app):
     return ApiClient(app)
 
 
-def round_trips(proxy: PgProxy, request, count: int = REQUESTS) -> float:
-    """Round trips per call of `request`, after one warm-up call (connection, token cache)."""
-    request()
-    proxy.reset()
-    for _ in range(count):
-        request()
-    assert proxy.round_trips % count == 0, proxy.statements
-    return proxy.round_trips / count
 
-
-def test_a_read_and_an_append_cost_one_round_trip_each(proxy, alice):
+def test_a_read_and_an_append_cost_one_round_trip_each(pg_proxy, alice):
     thread_id = alice.new_thread()["id"]
     for n in range(60):
         alice.new_item(thread_id, f"m{n}")
@@ -75,16 +55,16 @@ def test_a_read_and_an_append_cost_one_round_trip_each(proxy, alice):
         assert response.status_code == 200
 
     first_id = alice.get(f"/threads/{thread_id}/items", query_string={"limit": 1}).get_json()["data"][0]["id"]
-    assert round_trips(proxy, read) == 1, proxy.statements[:4]
-    assert round_trips(proxy, append) == 1
-    assert round_trips(proxy, next_page) == 1
-    assert round_trips(proxy, lambda: alice.get("/threads")) == 1
-    assert round_trips(proxy, lambda: alice.get(f"/threads/{thread_id}")) == 1
-    assert round_trips(proxy, lambda: alice.patch(f"/threads/{thread_id}", json={"title": "t"})) == 1
-    assert round_trips(proxy, lambda: alice.post("/threads", json={})) == 1
+    assert pg_proxy.round_trips_per_call(read) == 1, pg_proxy.statements[:4]
+    assert pg_proxy.round_trips_per_call(append) == 1
+    assert pg_proxy.round_trips_per_call(next_page) == 1
+    assert pg_proxy.round_trips_per_call(lambda: alice.get("/threads")) == 1
+    assert pg_proxy.round_trips_per_call(lambda: alice.get(f"/threads/{thread_id}")) == 1
+    assert pg_proxy.round_trips_per_call(lambda: alice.patch(f"/threads/{thread_id}", json={"title": "t"})) == 1
+    assert pg_proxy.round_trips_per_call(lambda: alice.post("/threads", json={})) == 1
 
 
-def test_a_search_page_costs_one_round_trip(proxy, alice):
+def test_a_search_page_costs_one_round_trip(pg_proxy, alice):
     thread_id = alice.new_thread(title="search")["id"]
     for n in range(30):
         alice.new_item(thread_id, f"round trip search words {n}")
@@ -96,45 +76,45 @@ def test_a_search_page_costs_one_round_trip(proxy, alice):
         response = alice.get("/search", query_string=query)
         assert response.status_code == 200 and len(response.get_json()["data"]) == 10
 
-    assert round_trips(proxy, page) == 1
-    assert round_trips(proxy, lambda: page(first["after"])) == 1  # the cursor needs no lookup
+    assert pg_proxy.round_trips_per_call(page) == 1
+    assert pg_proxy.round_trips_per_call(lambda: page(first["after"])) == 1  # the cursor needs no lookup
 
 
-def test_a_re_sent_item_costs_one_round_trip_and_takes_no_seq(proxy, alice):
+def test_a_re_sent_item_costs_one_round_trip_and_takes_no_seq(pg_proxy, alice):
     thread_id = alice.new_thread()["id"]
     body = {"id": "client-1", "role": "user", "content": "once"}
     assert alice.post(f"/threads/{thread_id}/items", json=body).status_code == 201
-    proxy.reset()
+    pg_proxy.reset()
     again = alice.post(f"/threads/{thread_id}/items", json=body)
     assert again.status_code == 200 and again.get_json()["seq"] == 1
-    assert proxy.round_trips == 1  # the body is compared in the same statement
+    assert pg_proxy.round_trips == 1  # the body is compared in the same statement
     conflict = alice.post(f"/threads/{thread_id}/items", json={**body, "content": "other"})
     assert conflict.status_code == 409
     assert alice.new_item(thread_id, "next")["seq"] == 2  # neither re-send took a seq
 
 
-def test_only_a_connection_idle_past_the_threshold_is_pinged(proxy, alice):
+def test_only_a_connection_idle_past_the_threshold_is_pinged(pg_proxy, alice):
     thread_id = alice.new_thread()["id"]
     alice.get(f"/threads/{thread_id}")
-    proxy.reset()
+    pg_proxy.reset()
     alice.get(f"/threads/{thread_id}")
-    assert proxy.round_trips == 1  # used a moment ago: no ping
+    assert pg_proxy.round_trips == 1  # used a moment ago: no ping
 
     time.sleep(PING_IDLE_SECONDS + 0.2)
-    proxy.reset()
+    pg_proxy.reset()
     assert alice.get(f"/threads/{thread_id}").status_code == 200
-    assert proxy.messages[b"Q"] == 2  # SELECT 1, then the read
+    assert pg_proxy.messages[b"Q"] == 2  # SELECT 1, then the read
 
-    proxy.reset()
+    pg_proxy.reset()
     alice.get(f"/threads/{thread_id}")
-    assert proxy.round_trips == 1
+    assert pg_proxy.round_trips == 1
 
 
-def test_an_append_whose_answer_is_lost_is_stored_once_without_a_gap(proxy, alice):
+def test_an_append_whose_answer_is_lost_is_stored_once_without_a_gap(pg_proxy, alice):
     thread_id = alice.new_thread()["id"]
     alice.new_item(thread_id, "first")
 
-    proxy.lose_next_answer()  # the INSERT commits on the server; the app sees a dead connection
+    pg_proxy.lose_next_answer()  # the INSERT commits on the server; the app sees a dead connection
     response = alice.post(f"/threads/{thread_id}/items", json={"role": "user", "content": "lost answer"})
 
     assert response.status_code == 201, response.get_data(as_text=True)
@@ -144,19 +124,19 @@ def test_an_append_whose_answer_is_lost_is_stored_once_without_a_gap(proxy, alic
     assert alice.new_item(thread_id, "after")["seq"] == 3
 
 
-def test_a_client_chosen_id_whose_answer_is_lost_is_stored_once(proxy, alice):
+def test_a_client_chosen_id_whose_answer_is_lost_is_stored_once(pg_proxy, alice):
     thread_id = alice.new_thread()["id"]
     body = {"id": "lost-1", "role": "user", "content": "mine"}
-    proxy.lose_next_answer()
+    pg_proxy.lose_next_answer()
     response = alice.post(f"/threads/{thread_id}/items", json=body)
     assert response.status_code == 201  # created by this request's own first attempt
     assert alice.post(f"/threads/{thread_id}/items", json=body).status_code == 200
     assert [item["id"] for item in alice.get(f"/threads/{thread_id}/items").get_json()["data"]] == ["lost-1"]
 
 
-def test_a_new_thread_whose_answer_is_lost_is_created_once(proxy, alice):
+def test_a_new_thread_whose_answer_is_lost_is_created_once(pg_proxy, alice):
     before = len(alice.get("/threads", query_string={"limit": 100}).get_json()["data"])
-    proxy.lose_next_answer()
+    pg_proxy.lose_next_answer()
     response = alice.post("/threads", json={"title": "lost answer"})
     assert response.status_code == 201, response.get_data(as_text=True)
     threads = alice.get("/threads", query_string={"limit": 100}).get_json()["data"]
@@ -164,22 +144,22 @@ def test_a_new_thread_whose_answer_is_lost_is_created_once(proxy, alice):
     assert threads[0]["id"] == response.get_json()["id"]
 
 
-def test_a_read_whose_answer_is_lost_is_retried(proxy, alice):
+def test_a_read_whose_answer_is_lost_is_retried(pg_proxy, alice):
     thread_id = alice.new_thread(title="still here")["id"]
-    proxy.lose_next_answer()
+    pg_proxy.lose_next_answer()
     response = alice.get(f"/threads/{thread_id}")
     assert response.status_code == 200 and response.get_json()["title"] == "still here"
 
 
-def test_a_delete_whose_answer_is_lost_succeeds(proxy, alice):
+def test_a_delete_whose_answer_is_lost_succeeds(pg_proxy, alice):
     thread_id = alice.new_thread()["id"]
-    proxy.lose_next_answer()
+    pg_proxy.lose_next_answer()
     assert alice.delete(f"/threads/{thread_id}").status_code == 204
     assert alice.get(f"/threads/{thread_id}").status_code == 404
     assert alice.delete(f"/threads/{thread_id}").status_code == 404
 
 
-def test_two_sends_of_one_new_id_racing_leave_no_gap(proxy, app):
+def test_two_sends_of_one_new_id_racing_leave_no_gap(pg_proxy, app):
     """Both calls start before either inserts (the thread row is held locked meanwhile): the
     second finds the first one's item under the lock, and takes no seq."""
     with app.app_context():
@@ -187,10 +167,10 @@ def test_two_sends_of_one_new_id_racing_leave_no_gap(proxy, app):
         user_id = AccountStore(db.session).create_user(f"race-{secrets.token_hex(3)}@example.com", "correct horse battery").id
         thread = store.create_thread(user_id)
         db.session.remove()
-    holder = psycopg2.connect(proxy.database_url)
+    holder = psycopg2.connect(pg_proxy.database_url)
     # pg_stat_activity is read on an autocommit connection of its own: inside the holder's
     # transaction it would be a snapshot frozen at its first read.
-    watcher = psycopg2.connect(proxy.database_url)
+    watcher = psycopg2.connect(pg_proxy.database_url)
     watcher.autocommit = True
     results: list = []
 

@@ -10,14 +10,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
-from sqlalchemy.engine import make_url
 
 from chatapp.extensions import db
 from chatapp.models import ApiToken
 from chatapp.store.accounts import hash_token
 from support.api_client import ApiClient
-from support.databases import create_pg_database, drop_pg_database, make_app
-from support.pgproxy import PgProxy
+from support.databases import make_app
 from support.ui import csrf_token, page_text, register
 
 APP_CONFIG = {"REGISTER_LIMIT_PER_ADDRESS": "1000 per minute", "API_TOKEN_CACHE_SECONDS": "0"}
@@ -68,18 +66,10 @@ def test_a_use_is_recorded_at_most_once_a_minute(app, user_id):
 # -- on the wire (PostgreSQL) ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def proxy():
-    url = make_url(create_pg_database())
-    with PgProxy(url.host, url.port or 5432) as running:
-        running.database_url = url.set(port=running.port).render_as_string(hide_password=False)
-        yield running
-    drop_pg_database(url.render_as_string(hide_password=False))
-
 
 @pytest.fixture(scope="module")
-def proxied_app(proxy, tmp_path_factory):
-    application = make_app(proxy.database_url, str(tmp_path_factory.mktemp("last-used")), DB_PING_IDLE_SECONDS="30")
+def proxied_app(pg_proxy, tmp_path_factory):
+    application = make_app(pg_proxy.database_url, str(tmp_path_factory.mktemp("last-used")), DB_PING_IDLE_SECONDS="30")
     with application.app_context():
         upgrade()
     yield application
@@ -88,18 +78,18 @@ def proxied_app(proxy, tmp_path_factory):
         db.engine.dispose()
 
 
-def test_recording_costs_no_round_trip_of_its_own(proxy, proxied_app):
+def test_recording_costs_no_round_trip_of_its_own(pg_proxy, proxied_app):
     alice = ApiClient(proxied_app)
     thread_id = alice.new_thread()["id"]
     alice.new_item(thread_id, "hello")  # a page with items: an empty one would look the thread up too
     proxied_app.extensions["chatapp.api_token_cache"]._entries.clear()  # the next request misses
 
-    proxy.reset()
+    pg_proxy.reset()
     assert alice.get(f"/threads/{thread_id}/items").status_code == 200
-    assert proxy.round_trips == 2, [s[:60] for s in proxy.statements]  # the lookup (which records the use) + the read
+    assert pg_proxy.round_trips == 2, [s[:60] for s in pg_proxy.statements]  # the lookup (which records the use) + the read
     assert last_used(proxied_app, alice.token) is not None
 
     for _ in range(10):  # the steady state: the cache answers, one round trip per read
-        proxy.reset()
+        pg_proxy.reset()
         assert alice.get(f"/threads/{thread_id}/items").status_code == 200
-        assert proxy.round_trips == 1, proxy.statements
+        assert pg_proxy.round_trips == 1, pg_proxy.statements

@@ -12,7 +12,6 @@ import pytest
 from chatapp.extensions import db
 from chatapp.services import chat_store
 from support.browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, send, serve
-from support.fake_llm import FakeLLM
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -25,12 +24,6 @@ ANSWER = (
     "1. first\n2. second\n\n```diff\n- removed\n+ added\n```\n\n```json\n{\"key\": [1, true, null]}\n```"
 )
 
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from chatapp.ui.markdown import render_markdown
 from support.browser import DESKTOP, PHONE, chromium, register, send, serve, watch
 from support.databases import BACKENDS
-from support.fake_llm import FakeLLM
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -55,12 +53,6 @@ OBSERVER = """() => {
   new MutationObserver(check).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
 
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

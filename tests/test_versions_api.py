@@ -5,7 +5,6 @@ follows the branch, clients that ignore branches, the OpenAPI document, and isol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,12 +22,6 @@ APP_CONFIG = {
     "ASSISTANT_TIMEOUT": "2",
 }
 
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM(LLM_PORT).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -6,14 +6,12 @@ with chips, thumbnails and downloads, isolation, and the same actions with JavaS
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.browser import DESKTOP, PHONE, chromium, register, send, serve, watch
 from support.databases import BACKENDS
-from support.fake_llm import FakeLLM
 from support.sample_files import png
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -23,12 +21,6 @@ expect.set_options(timeout=20_000)
 SCREENS = [pytest.param((DESKTOP, "light"), id="desktop-light"), pytest.param((PHONE, "dark"), id="phone-dark")]
 PNG = png(48, 32)
 
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -16,7 +16,7 @@ from chatapp.assistant.offline import OfflineAssistant
 from chatapp.extensions import db
 from chatapp.services import ASSISTANT_KEY, chat_store
 from support.sample_files import HTML_AS_IMAGE, png
-from support.ui import csrf_token, page_text, register, start_chat, user_id_for
+from support.ui import csrf_token, page_text, start_chat
 
 APP_CONFIG = {"MAX_ATTACHMENT_BYTES": 4000, "MAX_CONTENT_LENGTH": 20_000}
 PNG = png()
@@ -26,23 +26,6 @@ JSON = {"Accept": "application/json"}
 @pytest.fixture(autouse=True)
 def prompt_demo_responder(app: Flask) -> None:
     app.extensions[ASSISTANT_KEY] = OfflineAssistant(chunk_delay=0)
-
-
-def signed_in(app: Flask) -> FlaskClient:
-    client = app.test_client()
-    client.email = register(client)  # type: ignore[attr-defined]
-    client.user_id = user_id_for(app, client.email)  # type: ignore[attr-defined]
-    return client
-
-
-@pytest.fixture
-def alice(app: Flask) -> FlaskClient:
-    return signed_in(app)
-
-
-@pytest.fixture
-def bob(app: Flask) -> FlaskClient:
-    return signed_in(app)
 
 
 def branch(app: Flask, user_id: str, thread_id: str):

@@ -184,13 +184,7 @@ class BranchStore(ItemStore):
             .join(threads, threads.c.id == items.c.thread_id)
             .where(items.c.thread_id == thread_id, target.c.id == item_id, threads.c.user_id == user_id)
         )
-        if after is not None:
-            statement = statement.where(items.c.seq > _column_of(thread_id, after, "seq"))
-        rows = self._execute(statement.order_by(items.c.seq).limit(limit + 1)).all()
-        if not rows:
-            self._load_item(user_id, thread_id, item_id)  # NotFound for a missing or foreign item
-            self._explain_empty_page(user_id, thread_id, after)
-        return self._page([ItemRecord.from_row(row) for row in rows], limit)
+        return self._items_after(statement, user_id, thread_id, item_id, limit=limit, after=after)
 
     @reads
     def list_children(
@@ -203,6 +197,12 @@ class BranchStore(ItemStore):
             .join(threads, threads.c.id == items.c.thread_id)
             .where(items.c.thread_id == thread_id, items.c.parent_id == item_id, threads.c.user_id == user_id)
         )
+        return self._items_after(statement, user_id, thread_id, item_id, limit=limit, after=after)
+
+    def _items_after(
+        self, statement: sa.Select[Any], user_id: str, thread_id: str, item_id: str, *, limit: int, after: str | None
+    ) -> Page[ItemRecord]:
+        """A page of `statement`'s items (of the item `item_id`) in seq order, after the item `after`."""
         if after is not None:
             statement = statement.where(items.c.seq > _column_of(thread_id, after, "seq"))
         rows = self._execute(statement.order_by(items.c.seq).limit(limit + 1)).all()

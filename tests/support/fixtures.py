@@ -1,5 +1,6 @@
 """The shared fixtures (loaded by tests/conftest.py): an app per test module on SQLite and on real
-PostgreSQL, its clients and users, and the rule that under CI=true a skip is a failure."""
+PostgreSQL, its clients and users, a local model server, a PostgreSQL database behind a link
+proxy, and the rule that under CI=true a skip is a failure."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
 
 from chatapp.extensions import db
 
 from .databases import BACKENDS, IN_CI, create_pg_database, drop_pg_database, make_app, make_user
+from .fake_llm import FakeLLM
+from .pgproxy import PgProxy
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -77,3 +81,23 @@ def user_id(app: Flask) -> str:
 @pytest.fixture
 def other_user_id(app: Flask) -> str:
     return make_user(app)
+
+
+@pytest.fixture(scope="module")
+def llm(request) -> Iterator[FakeLLM]:
+    """A local OpenAI-compatible model server, on the module's LLM_PORT when it names one (for an
+    APP_CONFIG that points there), else on a free port (`llm.base_url`)."""
+    server = FakeLLM(getattr(request.module, "LLM_PORT", None)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_proxy() -> Iterator[PgProxy]:
+    """A throwaway PostgreSQL database reached through a PgProxy (`pg_proxy.database_url`), which
+    counts the round trips and can delay or break the link."""
+    url = make_url(create_pg_database())
+    with PgProxy(url.host, url.port or 5432) as running:
+        running.database_url = url.set(port=running.port).render_as_string(hide_password=False)
+        yield running
+    drop_pg_database(url.render_as_string(hide_password=False))

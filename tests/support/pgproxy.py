@@ -71,6 +71,16 @@ class PgProxy:
             self.statements.clear()
             self.connections = 0
 
+    def round_trips_per_call(self, call, count: int = 10) -> float:
+        """Round trips per call of `call`, after one warm-up call (connection, token cache); each
+        call must cost the same."""
+        call()
+        self.reset()
+        for _ in range(count):
+            call()
+        assert self.round_trips % count == 0, self.statements
+        return self.round_trips / count
+
     def _count(self, kind: bytes) -> None:
         with self._lock:
             self.messages[kind] += 1

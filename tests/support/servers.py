@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from .databases import TEST_SECRET_KEY, free_port, make_app
+from .api_client import make_token
+from .databases import TEST_SECRET_KEY, create_pg_database, drop_pg_database, free_port, make_app, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -94,3 +95,18 @@ def _wait_until_up(
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer /healthz within {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+@contextmanager
+def served_on_postgres(instance_path: str) -> Iterator[dict[str, str]]:
+    """chatapp under gunicorn on a throwaway, migrated PostgreSQL database, with one user and an
+    API token: yields {"url", "instance", "base", "token"}; the database is dropped afterwards."""
+    url = create_pg_database()
+    try:
+        migrate(url, instance_path)
+        app = make_app(url, instance_path)
+        token = make_token(app, make_user(app))
+        with gunicorn_server(url, instance_path) as base:
+            yield {"url": url, "instance": instance_path, "base": base, "token": token}
+    finally:
+        drop_pg_database(url)
