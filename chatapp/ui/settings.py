@@ -2,8 +2,10 @@
 sessions (log out everywhere); your data (data.py).
 
 Creating a token is POST-redirect-GET: the POST stores the token and keeps its plain text for
-this browser session on the server (store/sessions.py), then redirects; the settings page takes
-it away as it shows it, so neither a reload nor the back button shows it again or makes another."""
+this browser session on the server (store/sessions.py) and marks the session cookie, then
+redirects; the next settings page takes it away as it shows it (a page with nothing waiting
+costs no statement for it), so neither a reload nor the back button shows it again or makes
+another."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from .throttling import client_address, login_throttle
 
 WRONG_PASSWORD = "The current password is incorrect."
 THROTTLED = "Too many wrong passwords. Wait a few minutes, then try again."
+REVEAL_WAITING = "token_reveal"  # in the signed session cookie: a new token waits to be shown
 
 
 def render_settings(
@@ -65,7 +68,7 @@ def settings_again(field: str):
 @login_required
 def settings():
     """The user's API tokens, password and sessions; a token just created, this once."""
-    revealed = account_store().take_token_reveal(session["sid"])
+    revealed = account_store().take_token_reveal(session["sid"]) if session.pop(REVEAL_WAITING, False) else None
     return render_settings(new_token=revealed[1] if revealed else None)
 
 
@@ -81,6 +84,7 @@ def create_token():
             accounts.keep_token_reveal(session["sid"], record.id, plain)
     except InvalidRequest as error:
         return render_settings(error=error.message, name=name, status=error.status)
+    session[REVEAL_WAITING] = True  # so that only the next settings page looks for it
     return redirect(url_for("ui.settings"), 303)
 
 
