@@ -220,6 +220,8 @@ def test_the_browser_session_carries_the_position_to_another_instance(app, datab
         page = browser.get("/").get_data(as_text=True)
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         caught_up(databases, app, other)
+        # The replica replays nothing until the end: the position alone decides where reads go.
+        databases.replica.execute("SELECT pg_wal_replay_pause()")
 
         sent = browser.post("/threads", data={"content": "from the browser", "csrf_token": csrf}, headers={"Accept": "application/json"})
         assert sent.status_code == 201, sent.get_data(as_text=True)[:300]
@@ -239,6 +241,7 @@ def test_the_browser_session_carries_the_position_to_another_instance(app, datab
             session.pop("consistency")
         assert stale.get(thread_url).status_code == 404  # not replayed yet: the check above is not vacuous
     finally:
+        databases.replica.execute("SELECT pg_wal_replay_resume()")
         close(other)
 
 
