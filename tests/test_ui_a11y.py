@@ -11,7 +11,7 @@ import pytest
 
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from support.browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, send, serve
+from support.browser import DESKTOP, PHONE, Served, axe_violations, check_axe, chromium, register, send, serve
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -63,12 +63,6 @@ def seed(served: Served, email: str) -> str:
     return thread_id
 
 
-def check(page, where: str, found: dict[str, list[str]]) -> None:
-    violations = axe_violations(page)
-    if violations:
-        found[where] = violations
-
-
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_page_is_free_of_serious_axe_violations(served, browser, scheme, viewport):
@@ -80,55 +74,55 @@ def test_every_page_is_free_of_serious_axe_violations(served, browser, scheme, v
         base = served.base
         for path in ("/login", "/register"):
             page.goto(base + path)
-            check(page, path, found)
+            check_axe(page, path, found)
         page.goto(base + "/login?next=/settings")
         page.get_by_label("Email").fill("nobody@example.com")
         page.get_by_label("Password").fill("wrong password")
         page.get_by_role("button", name="Log in").click()
         expect(page.locator(".form-error")).to_be_visible()
-        check(page, "/login with an error", found)
+        check_axe(page, "/login with an error", found)
 
         email = register(page, base)
-        check(page, "/ (no chats yet)", found)
+        check_axe(page, "/ (no chats yet)", found)
         thread_id = seed(served, email)
         page.goto(f"{base}/t/{thread_id}")
         expect(page.locator(".code-block")).to_have_count(3)  # the page's script has enhanced it
-        check(page, "/t/<id>", found)
+        check_axe(page, "/t/<id>", found)
         page.locator("details.reply-detail summary").click()
         page.locator(".thread-actions summary", has_text="Rename").click()  # Rename's form
-        check(page, "/t/<id> with the details and the rename form open", found)
+        check_axe(page, "/t/<id> with the details and the rename form open", found)
         page.keyboard.press("Escape")
         page.locator("body").press("?")
         expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
-        check(page, "the shortcuts dialog", found)
+        check_axe(page, "the shortcuts dialog", found)
         page.keyboard.press("Escape")
         if viewport is PHONE:
             page.locator("summary", has_text="Account menu").click()
             expect(page.locator(".account-panel")).to_be_visible()
-            check(page, "the phone's account menu", found)
+            check_axe(page, "the phone's account menu", found)
         for path in ("/", "/threads", f"/t/{thread_id}/delete", "/t/thr_missing"):
             page.goto(base + path)
-            check(page, path, found)
+            check_axe(page, path, found)
         page.goto(base + "/settings")
         page.get_by_label("Token name").fill("laptop")
         page.get_by_role("button", name="Create token").click()
         expect(page.get_by_label("New API token")).to_be_visible()
-        check(page, "/settings with a new token", found)
+        check_axe(page, "/settings with a new token", found)
         page.get_by_role("button", name="Revoke").click()
-        check(page, "/settings with a revoked token", found)
+        check_axe(page, "/settings with a revoked token", found)
         page.get_by_role("button", name="Import", exact=True).click()  # no file chosen
         expect(page.locator(".import-form .form-error")).to_be_visible()
-        check(page, "/settings with an import error", found)
+        check_axe(page, "/settings with an import error", found)
         for path in ("/search?q=CSV", "/search?q=-only", "/search?q=nothing+matches+this"):
             page.goto(base + path)
-            check(page, path, found)
+            check_axe(page, path, found)
         page.goto(f"{base}/t/{thread_id}")
         page.locator(".thread-actions summary", has_text="Export").click()
-        check(page, "/t/<id> with the export menu open", found)
+        check_axe(page, "/t/<id> with the export menu open", found)
         page.goto(f"{base}/t/{thread_id}")
         page.get_by_label("Message", exact=True).fill("x" * 31_000)  # the counter near the limit
         expect(page.locator("#composer-count")).to_be_visible()
-        check(page, "the composer near its limit", found)
+        check_axe(page, "the composer near its limit", found)
     finally:
         context.close()
     assert found == {}, "\n".join(f"{where}:\n  " + "\n  ".join(lines) for where, lines in found.items())

@@ -12,7 +12,7 @@ import pytest
 
 from chatapp.extensions import db
 from chatapp.services import chat_store
-from support.browser import DESKTOP, PHONE, Served, axe_violations, chromium, register, serve, watch
+from support.browser import DESKTOP, PHONE, Served, check_axe, chromium, register, serve, watch
 from support.sample_files import png
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -56,12 +56,6 @@ def seed(served: Served, email: str) -> tuple[str, str]:
     return thread_id, question.id
 
 
-def check(page, where: str, found: dict[str, list[str]]) -> None:
-    violations = axe_violations(page)
-    if violations:
-        found[where] = violations
-
-
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_versions_edits_and_files_are_free_of_serious_axe_violations(served, browser, scheme, viewport):
@@ -78,31 +72,31 @@ def test_versions_edits_and_files_are_free_of_serious_axe_violations(served, bro
         page.wait_for_function("() => [...document.querySelectorAll('.attachment img')].every(i => i.complete && i.naturalWidth > 0)")
         expect(page.get_by_role("button", name="Regenerate this reply")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-        check(page, "a chat with versions and files", found)
+        check_axe(page, "a chat with versions and files", found)
         if viewport is DESKTOP and scheme == "light":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "thread-versions.png"))
 
         page.locator(f"#{question_id}").get_by_role("link", name="Edit this message").click()
         expect(page.get_by_label("Edit your message")).to_be_focused()
-        check(page, "a message being edited", found)
+        check_axe(page, "a message being edited", found)
         page.keyboard.press("Escape")
 
         with page.expect_file_chooser() as chooser:
             page.get_by_role("button", name="Attach files").click()
         chooser.value.set_files([{"name": "boarding-pass.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"}])
         expect(page.get_by_role("button", name="Remove boarding-pass.pdf")).to_be_visible()
-        check(page, "the composer with a file chosen", found)
+        check_axe(page, "the composer with a file chosen", found)
         transfer = page.evaluate_handle("() => { const t = new DataTransfer(); t.items.add(new File(['x'], 'x.txt')); return t; }")
         page.dispatch_event("main", "dragenter", {"dataTransfer": transfer})
         expect(page.locator("[data-drop-target]")).to_be_visible()
-        check(page, "files dragged over the page", found)
+        check_axe(page, "files dragged over the page", found)
         page.dispatch_event("main", "dragleave", {"dataTransfer": transfer})
         page.get_by_role("button", name="Remove boarding-pass.pdf").click()
         expect(page.locator("[data-file-chips]")).to_be_hidden()
 
         page.goto(f"{served.base}/t/{thread_id}/items/{question_id}/edit")
-        check(page, "the edit page", found)
+        check_axe(page, "the edit page", found)
     finally:
         context.close()
     assert found == {}, "\n".join(f"{where}:\n  " + "\n  ".join(lines) for where, lines in found.items())

@@ -136,3 +136,10 @@ def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> 
         }"""
     )
     return [f"{v['impact']} {v['id']}: {v['help']} -> {v['targets']}" for v in results if v["impact"] in impacts]
+
+
+def check_axe(page, where: str, found: dict[str, list[str]]) -> None:
+    """Record the page's serious axe violations in `found` under `where` (the tests assert it stays empty)."""
+    violations = axe_violations(page)
+    if violations:
+        found[where] = violations
