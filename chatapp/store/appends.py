@@ -1,4 +1,4 @@
-"""The PostgreSQL append: one call of `chatapp_append_item()`, a function made by migrations 0002 and 0003.
+"""The PostgreSQL append: one call of `chatapp_append_item()` (migration 0002, replaced by 0005 and 0007).
 
 One call is one round trip and, on an autocommit connection, one transaction: the counter bump
 and the insert commit together or not at all, so a dropped connection leaves neither a

@@ -4,7 +4,7 @@ What is searchable (migration 0003 defines it once per backend): a string conten
 or the text parts of a JSON object's `content` (a string, or the `text` of each part of an
 array, as ChatKit items keep them); never JSON keys, ids or metadata.
 
-- PostgreSQL: the generated column `thread_items.search_vector` (the `chatapp_search` text
+- PostgreSQL: the column `thread_items.search_vector`, kept by a trigger (the `chatapp_search` text
   search configuration: `simple`, so no stemming and no stop words in any language, plus
   `unaccent`), a GIN index, `websearch_to_tsquery` and `ts_rank`; snippets by `ts_headline`.
 - SQLite: the FTS5 table `thread_items_fts` (unicode61 tokenizer, diacritics removed), kept in
