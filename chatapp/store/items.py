@@ -15,7 +15,7 @@ from ..models import IdType, utcnow
 from ..rules import check_id, check_limit, check_metadata, check_order, check_role, check_storable, check_type, known_id
 from .appends import APPEND_ITEM
 from .base import StoreBase
-from .json_pages import ITEM_PAGE_STATEMENTS
+from .json_pages import ITEM_PAGE_STATEMENTS, page_body
 from .records import ITEM_COLUMNS, UNSET, ItemRecord, Page, items, threads
 from .threads import owned_thread
 from .transactions import on_primary, reads, run
@@ -327,8 +327,8 @@ class ItemStore(StoreBase):
     ) -> bytes:
         """`list_items` as the JSON the API answers: `{"data": [...], "has_more", "after"}`.
 
-        On PostgreSQL the database builds the JSON in the page's one statement (the API's hot
-        read path: no rows decoded and re-encoded in Python); on SQLite it is list_items + orjson.
+        On PostgreSQL the database writes each item's JSON in the page's one statement (the API's
+        hot read path: no rows decoded and re-encoded in Python); on SQLite it is list_items + orjson.
         """
         check_limit(limit)
         check_order(order)
@@ -336,10 +336,10 @@ class ItemStore(StoreBase):
         if not self._postgres:
             return orjson.dumps(self.list_items(user_id, thread_id, limit=limit, after=after, order=order).to_dict())
         params = {"thread_id": thread_id, "user_id": user_id, "limit": limit, "after": after}
-        body, fetched = self._execute(ITEM_PAGE_STATEMENTS[order, after is not None], params).one()
-        if not fetched:
+        rows = self._execute(ITEM_PAGE_STATEMENTS[order, after is not None], params).all()
+        if not rows:
             self._explain_empty_page(user_id, thread_id, after)
-        return body.encode()
+        return page_body(rows, limit)
 
     @reads
     def count_messages(self, user_id: str, thread_id: str) -> dict[str, int]:
