@@ -21,7 +21,7 @@ from .legacy.source import LegacySource, SourceError
 from .models import ApiToken, Attachment, Thread, ThreadItem, User
 from .services import account_store, chat_store
 from .startup import CONNECTION_ERRORS, connection_error_message
-from .store.transactions import run
+from .store.transactions import execute, run
 
 COUNTED_TABLES = {"users": User, "api_tokens": ApiToken, "threads": Thread, "items": ThreadItem, "attachments": Attachment}
 
@@ -107,7 +107,7 @@ def stats() -> None:
 def row_counts() -> dict[str, int]:
     """Rows per table: an operator's view of the whole database, not a user's, so not the store's."""
     return {
-        name: db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+        name: execute(db.session, sa.select(sa.func.count()).select_from(model)).scalar_one()
         for name, model in COUNTED_TABLES.items()
     }
 

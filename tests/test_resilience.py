@@ -138,6 +138,16 @@ def test_idle_session_timeout_costs_no_request(served, cluster):
         cluster.execute(f"ALTER ROLE {APP_ROLE} RESET idle_session_timeout")
 
 
+def next_pooled_backend_pid() -> int:
+    """The backend of the connection the next store call takes: a self-contained call takes its
+    own from the pool, which hands out the connection checked in last (pool_use_lifo)."""
+    connection = db.engine.raw_connection()
+    try:
+        return connection.dbapi_connection.get_backend_pid()
+    finally:
+        connection.close()
+
+
 def test_a_read_is_retried_when_its_connection_dies_under_it(cluster, database_url, tmp_path):
     app = make_app(database_url, str(tmp_path))
     with app.app_context():
@@ -146,14 +156,14 @@ def test_a_read_is_retried_when_its_connection_dies_under_it(cluster, database_u
         thread = store.create_thread(user_id, title="t")
         first, _ = store.add_item(user_id, thread.id, role="user", content="one")
 
-        store.get_thread(user_id, thread.id)  # the session now holds a connection, mid-transaction
-        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
+        store.get_thread(user_id, thread.id)
+        pid = next_pooled_backend_pid()  # the connection the next call takes
         assert cluster.execute("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
 
         page = store.list_items(user_id, thread.id)  # fails on the dead connection, then is retried
 
         assert [item.id for item in page.data] == [first.id]
-        assert db.session.connection().connection.dbapi_connection.get_backend_pid() != pid
+        assert next_pooled_backend_pid() != pid
         db.session.remove()
         db.engine.dispose()
 
@@ -166,12 +176,12 @@ def test_an_append_on_a_dead_connection_is_retried_once_without_duplicate_or_gap
         thread = store.create_thread(user_id, title="t")
         store.add_item(user_id, thread.id, role="user", content="before")
 
-        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
+        pid = next_pooled_backend_pid()
         assert cluster.execute("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
         item, created = store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
 
         assert (created, item.seq) == (True, 2)
-        assert db.session.connection().connection.dbapi_connection.get_backend_pid() != pid
+        assert next_pooled_backend_pid() != pid
         again, created_again = store.add_item(user_id, thread.id, role="user", content="hello", item_id="msg-client-1")
         assert (created_again, again.seq) == (False, 2)
         after, _ = store.add_item(user_id, thread.id, role="user", content="after")
@@ -189,8 +199,8 @@ def test_inside_a_unit_of_work_nothing_is_retried(cluster, database_url, tmp_pat
         user_id = AccountStore(db.session).create_user("unit@example.com", "correct horse battery").id
         store = ChatStore(db.session)
         thread = store.create_thread(user_id, title="t")
-        pid = db.session.connection().connection.dbapi_connection.get_backend_pid()
-        cluster.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        pid = next_pooled_backend_pid()  # the unit's connection
+        assert cluster.execute("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
         with pytest.raises(DatabaseUnavailable), store.transaction():
             store.add_item(user_id, thread.id, role="user", content="one", item_id="unit-1")
             store.add_item(user_id, thread.id, role="user", content="two", item_id="unit-2")

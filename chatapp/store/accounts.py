@@ -18,7 +18,7 @@ from ..ids import new_id
 from ..models import ApiToken, User, utcnow
 from ..rules import UNSTORABLE_TEXT, check_new_password, check_text
 from .sessions import SessionStore
-from .transactions import dialect_insert, dialect_name, reads_on_primary, run, transaction
+from .transactions import dialect_insert, dialect_name, execute, reads_on_primary, run, transaction
 
 users = User.__table__
 tokens = ApiToken.__table__
@@ -92,10 +92,11 @@ class AccountStore(SessionStore):
         password_hash = generate_password_hash(password)
 
         def insert() -> None:
-            if self.session.execute(sa.select(users.c.id).where(users.c.email == email)).first():
+            if execute(self.session, sa.select(users.c.id).where(users.c.email == email)).first():
                 raise Conflict("An account with this email exists already.", {"field": "email"})
             try:
-                self.session.execute(
+                execute(
+                    self.session,
                     users.insert().values(
                         id=record.id, email=email, password_hash=password_hash, created_at=record.created_at
                     )
@@ -112,7 +113,8 @@ class AccountStore(SessionStore):
         email = (email or "").strip().lower()
         row = None
         if not UNSTORABLE_TEXT.search(email):
-            row = self.session.execute(
+            row = execute(
+                self.session,
                 sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at, users.c.password_hash)
                 .where(users.c.email == email)
             ).first()
@@ -126,7 +128,7 @@ class AccountStore(SessionStore):
     @reads_on_primary
     def check_password(self, user_id: str, password: str) -> bool:
         """Whether `password` is the user's current one."""
-        stored = self.session.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar()
+        stored = execute(self.session, sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar()
         return check_password_hash(stored or _dummy_hash(), _checkable(password)) and stored is not None
 
     def set_password(self, user_id: str, email: str, password: str) -> None:
@@ -134,12 +136,13 @@ class AccountStore(SessionStore):
         the caller's to end: see end_sessions and revoke_tokens."""
         check_new_password(password, email)
         update = users.update().where(users.c.id == user_id).values(password_hash=generate_password_hash(password))
-        if run(self.session, lambda: self.session.execute(update), write=True, retry=True).rowcount == 0:
+        if run(self.session, lambda: execute(self.session, update), write=True, retry=True).rowcount == 0:
             raise NotFound("User not found.")
 
     @reads_on_primary
     def get_user(self, user_id: str) -> UserRecord:
-        row = self.session.execute(
+        row = execute(
+            self.session,
             sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at).where(users.c.id == user_id)
         ).first()
         if row is None:
@@ -148,7 +151,8 @@ class AccountStore(SessionStore):
 
     @reads_on_primary
     def find_user_by_email(self, email: str) -> UserRecord:
-        row = self.session.execute(
+        row = execute(
+            self.session,
             sa.select(users.c.id, users.c.email, users.c.external_id, users.c.created_at).where(
                 users.c.email == normalize_email(email)
             )
@@ -173,11 +177,11 @@ class AccountStore(SessionStore):
         )
 
         def provision() -> str:
-            found = self.session.execute(query).scalar()
+            found = execute(self.session, query).scalar()
             if found is None:
-                found = self.session.execute(insert).scalar()
+                found = execute(self.session, insert).scalar()
             # None: provisioned concurrently by another request (or by this call's lost attempt)
-            return found if found is not None else self.session.execute(query).scalar_one()
+            return found if found is not None else execute(self.session, query).scalar_one()
 
         return run(self.session, provision, write=True, retry=True)
 
@@ -197,12 +201,13 @@ class AccountStore(SessionStore):
             token_hash=hash_token(plain),
             created_at=record.created_at,
         )
-        run(self.session, lambda: self.session.execute(insert), write=True, retry=False)
+        run(self.session, lambda: execute(self.session, insert), write=True, retry=False)
         return record, plain
 
     @reads_on_primary
     def list_tokens(self, user_id: str) -> list[TokenRecord]:
-        rows = self.session.execute(
+        rows = execute(
+            self.session,
             sa.select(tokens.c.id, tokens.c.name, tokens.c.created_at, tokens.c.last_used_at, tokens.c.revoked_at)
             .where(tokens.c.user_id == user_id)
             .order_by(tokens.c.created_at.desc(), tokens.c.id)
@@ -215,13 +220,13 @@ class AccountStore(SessionStore):
             .where(tokens.c.id == token_id, tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        if run(self.session, lambda: self.session.execute(revoke), write=True, retry=False).rowcount == 0:
+        if run(self.session, lambda: execute(self.session, revoke), write=True, retry=False).rowcount == 0:
             raise NotFound("Token not found.")
 
     def revoke_tokens(self, user_id: str) -> int:
         """Revoke every live token of the user; returns how many there were."""
         revoke = tokens.update().where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow())
-        return run(self.session, lambda: self.session.execute(revoke), write=True, retry=True).rowcount
+        return run(self.session, lambda: execute(self.session, revoke), write=True, retry=True).rowcount
 
     @reads_on_primary
     def user_for_token(self, plain: str) -> str | None:
@@ -242,12 +247,12 @@ class AccountStore(SessionStore):
         touch = tokens.update().where(tokens.c.id == found.c.id, stale).values(last_used_at=now)
         if dialect_name(self.session) == "postgresql":
             statement = sa.select(found.c.user_id).add_cte(touch.cte("touched"))
-            return run(self.session, lambda: self.session.execute(statement).scalar(), write=True, retry=True)
+            return run(self.session, lambda: execute(self.session, statement).scalar(), write=True, retry=True)
 
         def look_up_and_touch() -> str | None:  # SQLite: no UPDATE in a WITH; two local statements
-            row = self.session.execute(sa.select(found.c.id, found.c.user_id, stale.label("stale"))).first()
+            row = execute(self.session, sa.select(found.c.id, found.c.user_id, stale.label("stale"))).first()
             if row is not None and row.stale:
-                self.session.execute(tokens.update().where(tokens.c.id == row.id).values(last_used_at=now))
+                execute(self.session, tokens.update().where(tokens.c.id == row.id).values(last_used_at=now))
             return row.user_id if row is not None else None
 
         return run(self.session, look_up_and_touch, write=True, retry=False)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..errors import NotFound
 from .cursors import CursorSigner
 from .records import Page, Record
-from .transactions import dialect_insert, dialect_name, run, transaction
+from .transactions import dialect_insert, dialect_name, execute, run, transaction
 
 R = TypeVar("R", bound=Record)
 
@@ -46,7 +46,7 @@ class StoreBase:
         return dialect_insert(self.session, table)
 
     def _execute(self, statement: Any, params: dict[str, Any] | None = None) -> sa.CursorResult:
-        return self.session.connection().execute(statement, params)
+        return execute(self.session, statement, params)
 
     def _one(self, record: type[R], statement: Any, what: str) -> R:
         """The record of the statement's one row; NotFound ("<what> not found.") when there is none."""

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..models import TokenReveal, UserSession, utcnow
-from .transactions import reads_on_primary, run
+from .transactions import execute, reads_on_primary, run
 
 sessions = UserSession.__table__
 reveals = TokenReveal.__table__
@@ -42,8 +42,9 @@ class SessionStore:
         now = utcnow()
 
         def start() -> None:
-            self.session.execute(sessions.delete().where(sessions.c.user_id == user_id, sessions.c.expires_at <= now))
-            self.session.execute(
+            execute(self.session, sessions.delete().where(sessions.c.user_id == user_id, sessions.c.expires_at <= now))
+            execute(
+                self.session,
                 sessions.insert().values(
                     id=hash_session(secret), user_id=user_id, created_at=now, expires_at=now + lifetime
                 )
@@ -55,18 +56,19 @@ class SessionStore:
     @reads_on_primary  # a session just started must count at once, on every instance
     def session_user(self, secret: str) -> str | None:
         """The user id of a live session, or None when it ended or expired (one primary-key lookup)."""
-        return self.session.execute(
+        return execute(
+            self.session,
             sa.select(sessions.c.user_id).where(sessions.c.id == hash_session(secret), sessions.c.expires_at > utcnow())
         ).scalar()
 
     def end_session(self, secret: str) -> None:
         statement = sessions.delete().where(sessions.c.id == hash_session(secret))
-        run(self.session, lambda: self.session.execute(statement), write=True, retry=True)
+        run(self.session, lambda: execute(self.session, statement), write=True, retry=True)
 
     def end_sessions(self, user_id: str) -> int:
         """End every session of the user; returns how many there were."""
         statement = sessions.delete().where(sessions.c.user_id == user_id)
-        return run(self.session, lambda: self.session.execute(statement), write=True, retry=True).rowcount
+        return run(self.session, lambda: execute(self.session, statement), write=True, retry=True).rowcount
 
     def keep_token_reveal(self, secret: str, token_id: str, plain: str) -> None:
         """Keep a new token's plain text for the session's next settings page (one per session:
@@ -74,8 +76,9 @@ class SessionStore:
         session_id, now = hash_session(secret), utcnow()
 
         def keep() -> None:
-            self.session.execute(reveals.delete().where(reveals.c.session_id == session_id))
-            self.session.execute(
+            execute(self.session, reveals.delete().where(reveals.c.session_id == session_id))
+            execute(
+                self.session,
                 reveals.insert().values(session_id=session_id, token_id=token_id, plain=plain, created_at=now)
             )
 
@@ -89,7 +92,7 @@ class SessionStore:
             .where(reveals.c.session_id == hash_session(secret))
             .returning(reveals.c.token_id, reveals.c.plain, reveals.c.created_at)
         )
-        row = run(self.session, lambda: self.session.execute(statement).first(), write=True, retry=False)
+        row = run(self.session, lambda: execute(self.session, statement).first(), write=True, retry=False)
         if row is None or _expired(row.created_at):
             return None
         return row.token_id, row.plain

@@ -1,7 +1,9 @@
 """How the stores talk to the database: one autocommit statement, or a unit of work.
 
 A store call made outside a unit of work is self-contained. On PostgreSQL a one-statement call
-runs on an autocommit connection: no BEGIN, no COMMIT or ROLLBACK, one round trip. When its
+runs on an autocommit connection: no BEGIN, no COMMIT or ROLLBACK, one round trip. Without read
+replicas that connection comes straight from the engine's pool for the call (`execute` finds
+it), not through the ORM session, whose bookkeeping a one-statement call does not need. When its
 connection turns out to be dead (a terminated backend, an idle drop, a restart), the call runs
 once more on a fresh connection if it is safe to repeat: every read is, and so is every write
 whose statement is idempotent with the values fixed before the first attempt (the store's
@@ -31,6 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -53,6 +56,8 @@ SESSION_REPLICA = "chatapp.session_replica"  # the replica this session read fro
 WROTE = "chatapp.wrote"  # this session committed a write: its later reads stay on the primary
 UNIT_WRITERS = "chatapp.unit_writers"  # users whose writes the open unit will commit
 FELL_BACK = object()
+# The pooled connection of the self-contained call running now (PostgreSQL, no replicas), if any.
+_CALL_CONNECTION: ContextVar[sa.Connection | None] = ContextVar("chatapp_call_connection", default=None)
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,6 +84,15 @@ def translate_db_error(exc: BaseException) -> ChatError | None:
 def _actual(session: Session | scoped_session) -> Session:
     """The Session behind Flask-SQLAlchemy's scoped `db.session` (the stores take either)."""
     return session() if isinstance(session, scoped_session) else session
+
+
+def execute(session: Session | scoped_session, statement: Any, params: Any = None) -> sa.CursorResult:
+    """Run a store statement: on the self-contained call's own connection, else on the session's
+    (a unit of work, the caller's transaction, SQLite, or a read routed to a replica)."""
+    connection = _CALL_CONNECTION.get()
+    if connection is None:
+        connection = _actual(session).connection()
+    return connection.execute(statement, params)
 
 
 def dialect_name(session: Session) -> str:
@@ -177,6 +191,8 @@ def run(
     `user_id`: the acting user; with read replicas, a write's position is remembered for it and
     a read must see that user's writes. `replica`: a read that a replica may serve.
     """
+    if _CALL_CONNECTION.get() is not None:
+        return operation()  # a call inside a self-contained call joins its connection
     session = _actual(session)
     replicas = replicas_of(session)
     if in_unit(session):
@@ -184,6 +200,9 @@ def run(
             session.info.setdefault(UNIT_WRITERS, set()).add(user_id)
         return _translated(operation)
     if replicas is None:
+        engine = _own_connection_engine(session)
+        if engine is not None:
+            return _run_on_own_connection(engine, operation, retry=retry)
         return _run_on_primary(session, operation, write=write, retry=retry)
     if session.info.get(READ_ENGINE) is not None:
         return operation()  # a read inside a read running on a replica joins it there
@@ -225,6 +244,37 @@ def _run_on_primary(session: Session, operation: Callable[[], T], *, write: bool
     except sa.exc.DBAPIError as exc:
         _rollback_quietly(session)
         raise translate_db_error(exc) or exc from exc
+
+
+def _own_connection_engine(session: Session) -> sa.Engine | None:
+    """The engine whose pooled connection a self-contained call takes, or None when the call
+    runs on the session: SQLite (a write is a short transaction there), or a transaction the
+    caller opened on the session, which the call joins."""
+    if dialect_name(session) != "postgresql":
+        return None
+    current = session.get_transaction()
+    if current is not None and session.info.get(AUTOCOMMIT_TRANSACTION) is not current:
+        return None
+    return session.get_bind()
+
+
+def _run_on_own_connection(engine: sa.Engine, operation: Callable[[], T], *, retry: bool) -> T:
+    """The call on a connection of its own from the pool, in autocommit mode (the pool's checkin
+    hook turns that off again), once more on a fresh one if `retry` and the first had died."""
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                connection.connection.dbapi_connection.autocommit = True
+                token = _CALL_CONNECTION.set(connection)
+                try:
+                    return operation()
+                finally:
+                    _CALL_CONNECTION.reset(token)
+        except sa.exc.DBAPIError as exc:
+            if not (retry and attempt == 1 and exc.connection_invalidated):
+                raise translate_db_error(exc) or exc from exc
+            # The connection died under the statement: once more, on a fresh connection.
+    raise AssertionError("not reached: the second attempt returns or raises")
 
 
 def reads(fn: F) -> F:
