@@ -4,6 +4,12 @@ Store level, no HTTP, one sequential client, in the same run and database:
 - append one message: `ChatStore.add_item` (pooled engine, session removed after each call, as
   in a request) against `PostgresChatMessageHistory.add_message` (one psycopg 3 connection,
   as langchain-postgres's docs set it up; it commits each call);
+- langchain's reads use a second connection, in autocommit mode. On the documented single
+  connection a read leaves its transaction open until the next append commits; an open
+  transaction holds back the cleanup of old row versions for every writer on the server, so
+  chatapp's appends, which update their thread's row, slowed by about 30 % whenever they ran
+  after a langchain read (measured on this host). Each store is measured on its own cost here;
+  the read is one round trip either way;
 - read the newest 50 of a 1,000- and a 10,000-message history: `ChatStore.list_items(limit=50,
   order="desc")` against `history.messages[-50:]` (langchain-postgres cannot page: it reads
   every message of the session, then the caller keeps the last 50).
@@ -105,7 +111,7 @@ def seed(seeded: Seeded) -> PeerData:
     )
 
 
-def _operations(data: PeerData, conn, counter: list[int]) -> dict[str, dict[str, Callable[[], object]]]:
+def _operations(data: PeerData, conn, read_conn, counter: list[int]) -> dict[str, dict[str, Callable[[], object]]]:
     """figure -> store -> operation, inside the chatapp app's context."""
     from langchain_core.messages import HumanMessage
     from langchain_postgres import PostgresChatMessageHistory
@@ -113,8 +119,8 @@ def _operations(data: PeerData, conn, counter: list[int]) -> dict[str, dict[str,
     from chatapp.extensions import db
     from chatapp.store import ChatStore
 
-    def history(session_id: str) -> PostgresChatMessageHistory:
-        return PostgresChatMessageHistory(TABLE, session_id, sync_connection=conn)
+    def history(session_id: str, connection=conn) -> PostgresChatMessageHistory:
+        return PostgresChatMessageHistory(TABLE, session_id, sync_connection=connection)
 
     def chatapp_append() -> None:
         counter[0] += 1
@@ -138,7 +144,7 @@ def _operations(data: PeerData, conn, counter: list[int]) -> dict[str, dict[str,
         return read
 
     def langchain_read(session_id: str):
-        reader = history(session_id)
+        reader = history(session_id, read_conn)
 
         def read() -> list:
             return reader.messages[-PAGE:]
@@ -177,8 +183,9 @@ def _measure(
     from chatapp.extensions import db
 
     app = chatapp_app(DATABASE_URL=urls["chatapp"])
-    with app.app_context(), closing(psycopg.connect(libpq_dsn(urls["langchain"]))) as conn:
-        operations = _operations(data, conn, counter)
+    dsn = libpq_dsn(urls["langchain"])
+    with app.app_context(), closing(psycopg.connect(dsn)) as conn, closing(psycopg.connect(dsn, autocommit=True)) as reads:
+        operations = _operations(data, conn, reads, counter)
         _check(operations)
         flat = {(figure, store): op for figure, by_store in operations.items() for store, op in by_store.items()}
         samples = interleaved_ops_per_second(flat, seconds, rounds, warmup=5)
@@ -191,7 +198,7 @@ def _measure(
                 round_trips[store] = {}
                 for figure in ("append", f"read_{SIZES[0]}"):
                     operation, proxy = operations[figure][store], proxies[store]
-                    for _ in range(5):  # the same call first: e.g. a read leaves psycopg's transaction open
+                    for _ in range(5):  # the same call first, so caches are warm
                         operation()
                     before, connections = proxy.round_trips, proxy.connections
                     for _ in range(count):
