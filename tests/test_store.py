@@ -360,3 +360,24 @@ def test_racing_re_sends_of_the_same_ids_store_each_once_and_page_exactly(app, u
             assert walked == [i.id for i in everything]
         next_item, _ = store.add_item(user_id, thread.id, role="user", content="after the race")
         assert next_item.seq == 61
+
+
+def test_a_unit_of_work_cannot_start_inside_a_self_contained_call(store, backend, user_id):
+    """On PostgreSQL a self-contained call runs on an autocommit connection of its own: a unit
+    started inside it would not hold its statements, so it is refused. SQLite runs the call on
+    the session, where a unit simply joins."""
+    from chatapp.store.transactions import run, transaction
+
+    thread = store.create_thread(user_id)
+
+    def rename_in_a_unit() -> None:
+        with transaction(store.session):
+            store.update_thread(user_id, thread.id, title="renamed")
+
+    if backend == "postgresql":
+        with pytest.raises(RuntimeError, match="unit of work cannot start"):
+            run(store.session, rename_in_a_unit, write=True, retry=False)
+        assert store.get_thread(user_id, thread.id).title is None
+    else:
+        run(store.session, rename_in_a_unit, write=True, retry=False)
+        assert store.get_thread(user_id, thread.id).title == "renamed"

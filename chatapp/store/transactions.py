@@ -143,6 +143,9 @@ def transaction(session: Session, writer: str | None = None) -> Iterator[None]:
 
     `writer`: the acting user, whose later reads must see what the unit wrote (with read replicas,
     the commit's position is remembered for them; store calls inside name their users too)."""
+    if _CALL_CONNECTION.get() is not None:
+        # Its statements would run on the call's autocommit connection, not in the unit.
+        raise RuntimeError("a unit of work cannot start inside a self-contained store call")
     session = _actual(session)
     if writer is not None and replicas_of(session) is not None:
         session.info.setdefault(UNIT_WRITERS, set()).add(writer)
