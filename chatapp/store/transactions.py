@@ -253,10 +253,9 @@ def _own_connection_engine(session: Session) -> sa.Engine | None:
     """The engine whose pooled connection a self-contained call takes, or None when the call
     runs on the session: SQLite (a write is a short transaction there), or a transaction the
     caller opened on the session, which the call joins."""
-    if dialect_name(session) != "postgresql":
-        return None
-    current = session.get_transaction()
-    if current is not None and session.info.get(AUTOCOMMIT_TRANSACTION) is not current:
+    # (Without replicas the session never holds an autocommit "transaction" of its own: any
+    # transaction on it is the caller's.)
+    if dialect_name(session) != "postgresql" or session.get_transaction() is not None:
         return None
     return session.get_bind()
 
