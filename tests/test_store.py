@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from chatapp.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from chatapp.extensions import db
@@ -381,3 +382,27 @@ def test_a_unit_of_work_cannot_start_inside_a_self_contained_call(store, backend
     else:
         run(store.session, rename_in_a_unit, write=True, retry=False)
         assert store.get_thread(user_id, thread.id).title == "renamed"
+
+
+def test_self_contained_calls_make_no_orm_session_on_postgresql(store, backend, user_id):
+    """A request whose store calls are all self-contained needs no ORM Session on PostgreSQL: each
+    call takes a pooled connection of its own, found without making one. Once the caller opens a
+    transaction on the session, a call joins it (and a write commits it, as always). SQLite runs
+    every call on the session."""
+    from chatapp.store.records import threads
+
+    db.session.remove()
+    thread = store.create_thread(user_id)
+    other = store.create_thread(user_id)
+    store.add_item(user_id, thread.id, role="user", content="hello")
+    assert [item.content for item in store.list_items(user_id, thread.id).data] == ["hello"]
+    assert db.session.registry.has() is (backend == "sqlite")
+
+    # The caller's own transaction, with a change of its own: the store's write joins and commits it.
+    db.session.execute(sa.update(threads).where(threads.c.id == other.id).values(title="set by the caller"))
+    store.add_item(user_id, thread.id, role="user", content="in the caller's transaction")
+    db.session.remove()  # would roll back what was not committed
+    assert store.get_thread(user_id, other.id).title == "set by the caller"
+    assert [item.content for item in store.list_items(user_id, thread.id).data] == [
+        "hello", "in the caller's transaction"
+    ]

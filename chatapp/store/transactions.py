@@ -3,11 +3,12 @@
 A store call made outside a unit of work is self-contained. On PostgreSQL a one-statement call
 runs on an autocommit connection: no BEGIN, no COMMIT or ROLLBACK, one round trip. Without read
 replicas that connection comes straight from the engine's pool for the call (`execute` finds
-it), not through the ORM session, whose bookkeeping a one-statement call does not need. When its
-connection turns out to be dead (a terminated backend, an idle drop, a restart), the call runs
-once more on a fresh connection if it is safe to repeat: every read is, and so is every write
-whose statement is idempotent with the values fixed before the first attempt (the store's
-appends and upserts carry their ids and timestamps in).
+it), not through the ORM session, whose bookkeeping a one-statement call does not need; while
+the request has made no Session, none is made. When its connection turns out to be dead (a
+terminated backend, an idle drop, a restart), the call runs once more on a fresh connection if
+it is safe to repeat: every read is, and so is every write whose statement is idempotent with
+the values fixed before the first attempt (the store's appends and upserts carry their ids and
+timestamps in).
 
 `transaction(session)` opens a unit of work: the store calls inside it share one transaction,
 committed once when the block ends, rolled back when it raises. Units nest by joining the
@@ -86,6 +87,18 @@ def _actual(session: Session | scoped_session) -> Session:
     return session() if isinstance(session, scoped_session) else session
 
 
+def _engine_before_session(session: Session | scoped_session) -> sa.Engine | None:
+    """The engine of a scoped session whose scope holds no Session yet (a request that has made
+    no ORM call so far), found without making one; None otherwise. Nothing can be open on a
+    Session that does not exist, so a self-contained call does not need one."""
+    if not isinstance(session, scoped_session) or session.registry.has():
+        return None
+    options = session.session_factory.kw
+    db = options.get("db")  # Flask-SQLAlchemy's sessions find their engine through it
+    bind = db.engine if db is not None else options.get("bind")
+    return bind if isinstance(bind, sa.Engine) else None
+
+
 def execute(session: Session | scoped_session, statement: Any, params: Any = None) -> sa.CursorResult:
     """Run a store statement: on the self-contained call's own connection, else on the session's
     (a unit of work, the caller's transaction, SQLite, or a read routed to a replica)."""
@@ -96,6 +109,9 @@ def execute(session: Session | scoped_session, statement: Any, params: Any = Non
 
 
 def dialect_name(session: Session) -> str:
+    engine = _engine_before_session(session)
+    if engine is not None:
+        return engine.dialect.name
     session = _actual(session)
     name = session.info.get(DIALECT)
     if name is None:
@@ -196,6 +212,10 @@ def run(
     """
     if _CALL_CONNECTION.get() is not None:
         return operation()  # a call inside a self-contained call joins its connection
+    if not any_attached():
+        engine = _engine_before_session(session)
+        if engine is not None and engine.dialect.name == "postgresql":
+            return _run_on_own_connection(engine, operation, retry=retry)
     session = _actual(session)
     replicas = replicas_of(session)
     if in_unit(session):
