@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -32,12 +33,18 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@functools.lru_cache(maxsize=16)
+def _derived_key(secret: str | bytes | None) -> bytes:
+    """The signing key for a secret (derived once: a store is built for every request)."""
+    raw = secret.encode() if isinstance(secret, str) else (secret or _PROCESS_SECRET)
+    return hashlib.sha256(b"chatapp page cursor\x00" + raw).digest()
+
+
 class CursorSigner:
     """Encodes and checks cursors with a key derived from the app's secret."""
 
     def __init__(self, secret: str | bytes | None = None):
-        raw = secret.encode() if isinstance(secret, str) else (secret or _PROCESS_SECRET)
-        self._key = hashlib.sha256(b"chatapp page cursor\x00" + raw).digest()
+        self._key = _derived_key(secret)
 
     def _sign(self, scope: str, payload: str) -> str:
         message = scope.encode() + b"\x00" + payload.encode()
