@@ -150,13 +150,36 @@ def per_call_ms(operation: Callable[[], object], calls: int, rounds: int = 3, wa
 
 
 def interleaved_ops_per_second(
-    operations: dict[str, Callable[[], object]], seconds: float, rounds: int = 3, warmup: int = 20
+    operations: dict[str, Callable[[], object]],
+    seconds: float,
+    rounds: int = 3,
+    warmup: int = 20,
+    slice_seconds: float = 0.1,
 ) -> dict[str, Sample]:
-    """`ops_per_second` of several operations, one round of each in turn, `rounds` times: a shift
-    in the machine's load hits them alike. Each warms up before its first round only."""
+    """`ops_per_second` of several operations, measured side by side: in each of `rounds` rounds
+    every operation runs for `seconds` in all, in turns of about `slice_seconds` (a call is never
+    cut short), so a shift in the machine's load, even one lasting a second, hits them alike.
+    Each warms up before the first round."""
+    for operation in operations.values():
+        for _ in range(warmup):
+            operation()
     samples = {name: Sample("ops/s") for name in operations}
-    for round_number in range(rounds):
-        for name, operation in operations.items():
-            sample = ops_per_second(operation, seconds, rounds=1, warmup=warmup if round_number == 0 else 0)
-            samples[name].values += sample.values
+    for _ in range(rounds):
+        elapsed = dict.fromkeys(operations, 0.0)
+        calls = dict.fromkeys(operations, 0)
+        while any(spent < seconds for spent in elapsed.values()):
+            for name, operation in operations.items():
+                if elapsed[name] >= seconds:
+                    continue
+                started = time.perf_counter()
+                turn_ends = started + min(slice_seconds, seconds - elapsed[name])
+                while True:
+                    operation()
+                    calls[name] += 1
+                    now = time.perf_counter()
+                    if now >= turn_ends:
+                        break
+                elapsed[name] += now - started
+        for name in operations:
+            samples[name].values.append(calls[name] / elapsed[name])
     return samples

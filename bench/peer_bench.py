@@ -13,7 +13,9 @@ Store level, no HTTP, one sequential client, in the same run and database:
 - read the newest 50 of a 1,000- and a 10,000-message history: `ChatStore.list_items(limit=50,
   order="desc")` against `history.messages[-50:]` (langchain-postgres cannot page: it reads
   every message of the session, then the caller keeps the last 50).
-Both on loopback and through the link proxy (tests/support/pgproxy.py, its own proxy per store), plus
+Both stores and all figures take turns of about 0.1 s within each round (common.interleaved_ops_per_second),
+so the shared machine's swings in speed hit them alike. Both on loopback and through the link
+proxy (tests/support/pgproxy.py, its own proxy per store), plus
 the round trips each makes per append and per read, counted by the proxy after a warm-up.
 
 Data: langchain's table comes from its own `create_tables`, its sessions are filled through
