@@ -212,10 +212,9 @@ def run(
     """
     if _CALL_CONNECTION.get() is not None:
         return operation()  # a call inside a self-contained call joins its connection
-    if not any_attached():
-        engine = _engine_before_session(session)
-        if engine is not None and engine.dialect.name == "postgresql":
-            return _run_on_own_connection(engine, operation, retry=retry)
+    engine = _own_connection_engine(session)
+    if engine is not None:
+        return _run_on_own_connection(engine, operation, retry=retry)
     session = _actual(session)
     replicas = replicas_of(session)
     if in_unit(session):
@@ -223,9 +222,6 @@ def run(
             session.info.setdefault(UNIT_WRITERS, set()).add(user_id)
         return _translated(operation)
     if replicas is None:
-        engine = _own_connection_engine(session)
-        if engine is not None:
-            return _run_on_own_connection(engine, operation, retry=retry)
         return _run_on_primary(session, operation, write=write, retry=retry)
     if session.info.get(READ_ENGINE) is not None:
         return operation()  # a read inside a read running on a replica joins it there
@@ -269,15 +265,22 @@ def _run_on_primary(session: Session, operation: Callable[[], T], *, write: bool
         raise translate_db_error(exc) or exc from exc
 
 
-def _own_connection_engine(session: Session) -> sa.Engine | None:
+def _own_connection_engine(session: Session | scoped_session) -> sa.Engine | None:
     """The engine whose pooled connection a self-contained call takes, or None when the call
-    runs on the session: SQLite (a write is a short transaction there), or a transaction the
-    caller opened on the session, which the call joins."""
-    # (Without replicas the session never holds an autocommit "transaction" of its own: any
-    # transaction on it is the caller's.)
-    if dialect_name(session) != "postgresql" or session.get_transaction() is not None:
+    runs on the session: SQLite (a write is a short transaction there), read replicas (the
+    session routes the call), a unit of work, or a transaction the caller opened, which the call
+    joins. A request that has made no Session yet has none of these open, and gets no Session."""
+    engine = _engine_before_session(session)
+    if engine is None:
+        session = _actual(session)
+        # (A transaction on the session is the caller's, or, with replicas, the routed calls'
+        # autocommit one: either way the call runs on the session.)
+        if in_unit(session) or session.get_transaction() is not None:
+            return None
+        engine = session.get_bind()
+    if engine.dialect.name != "postgresql" or (any_attached() and replica_set_of(engine) is not None):
         return None
-    return session.get_bind()
+    return engine
 
 
 def _run_on_own_connection(engine: sa.Engine, operation: Callable[[], T], *, retry: bool) -> T:
